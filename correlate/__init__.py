@@ -1,0 +1,1 @@
+"""The correlate API: join a trace's Jaeger spans with its logs."""

@@ -1,0 +1,1 @@
+"""The embedded stand-in stack, the demo services and the Jaeger-format span writer."""

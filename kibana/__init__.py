@@ -1,0 +1,1 @@
+"""Kibana saved objects, Jaeger UI link patterns, and their importer."""

@@ -1,0 +1,1 @@
+"""Stamp trace context on stdlib and structlog records, render ECS JSON, ship to Kafka."""

@@ -1,0 +1,1 @@
+"""Kafka -> Elasticsearch: index the log topic next to Jaeger's span indices."""

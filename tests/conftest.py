@@ -1,0 +1,160 @@
+"""Fixtures shared by every test tier.
+
+Integration and end-to-end tests talk to real servers: the stand-ins of CONTRACTS §8,
+started once per session as child processes on free loopback ports, or the servers named by
+``TRACELINK_KAFKA_BOOTSTRAP`` / ``TRACELINK_ES_URL`` when those are set. Each test gets its
+own topic and its own index prefix, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.standins import ElasticsearchStandin, KafkaStandin
+from tests.support.servers import ElasticsearchServer, KafkaServer
+
+SHARED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+
+_TIERS = {"integration": "integration", "e2e": "e2e"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier from its folder, so ``-m 'not integration'`` works."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        for folder, marker in _TIERS.items():
+            if folder in parts:
+                item.add_marker(getattr(pytest.mark, marker))
+
+
+_SERVERS: dict[str, KafkaServer | ElasticsearchServer] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On failure, attach the tail of every stand-in log the test used to its report."""
+    report: pytest.TestReport = yield
+    if report.failed:
+        used = getattr(item, "fixturenames", ())
+        for name, server in _SERVERS.items():
+            if name in used and (tail := server.log_tail()):
+                report.sections.append((f"{name} server log (tail)", tail))
+    return report  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def kafka_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaServer]:
+    external = os.environ.get("TRACELINK_KAFKA_BOOTSTRAP")
+    if external:
+        server = KafkaServer(bootstrap=external)
+        _SERVERS["kafka_server"] = server
+        yield server
+        return
+    standin = KafkaStandin(port=None, data_dir=tmp_path_factory.mktemp("kafka"))
+    standin.start()
+    server = KafkaServer(bootstrap=standin.bootstrap, standin=standin)
+    _SERVERS["kafka_server"] = server
+    try:
+        yield server
+    finally:
+        standin.stop()
+
+
+@pytest.fixture(scope="session")
+def es_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ElasticsearchServer]:
+    external = os.environ.get("TRACELINK_ES_URL")
+    if external:
+        server = ElasticsearchServer(url=external.split(",")[0].rstrip("/"))
+        _SERVERS["es_server"] = server
+        yield server
+        return
+    standin = ElasticsearchStandin(port=None, data_dir=tmp_path_factory.mktemp("elasticsearch"))
+    standin.start()
+    server = ElasticsearchServer(url=standin.url, standin=standin)
+    _SERVERS["es_server"] = server
+    try:
+        yield server
+    finally:
+        standin.stop()
+
+
+@pytest.fixture
+def kafka_bootstrap(kafka_server: KafkaServer) -> str:
+    return kafka_server.bootstrap
+
+
+@pytest.fixture
+def es_url(es_server: ElasticsearchServer) -> str:
+    return es_server.url
+
+
+def _unique(request: pytest.FixtureRequest, kind: str) -> str:
+    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
+    return f"{kind}-{stem}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def make_topic(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Callable[..., str]:
+    """Create a fresh topic (``partitions`` of them) and return its name."""
+
+    def create(partitions: int = 4, suffix: str = "logs") -> str:
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+        name = _unique(request, suffix)
+
+        async def _create() -> None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+            await admin.start()
+            try:
+                await admin.create_topics(
+                    [NewTopic(name, num_partitions=partitions, replication_factor=1)]
+                )
+            finally:
+                await admin.close()
+
+        asyncio.run(_create())
+        return name
+
+    return create
+
+
+@pytest.fixture
+def topic(make_topic: Callable[..., str]) -> str:
+    """A fresh 4-partition topic for this test."""
+    return make_topic()
+
+
+@pytest.fixture
+def index_prefix(es_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh index prefix for this test; its indices and templates are deleted afterwards."""
+    prefix = _unique(request, "tl")
+    yield prefix
+    # The stand-in scans every index on every search: leaving data behind slows the suite.
+    # Deleted by name: Elasticsearch 8 refuses wildcard deletes (destructive_requires_name).
+    with httpx.Client(base_url=es_url, timeout=10) as client:
+        listing = client.get(
+            f"/_cat/indices/{prefix}*", params={"format": "json", "expand_wildcards": "all"}
+        )
+        names = [row["index"] for row in listing.json()] if listing.status_code == 200 else []
+        if names:
+            client.delete("/" + ",".join(names), params={"ignore_unavailable": "true"})
+        templates = client.get("/_index_template").json().get("index_templates", [])
+        for template in templates:
+            if template["name"].startswith(prefix):
+                client.delete(f"/_index_template/{template['name']}")
+
+
+@pytest.fixture
+def shared_reference() -> Path:
+    """``../shared/reference`` (third-party fixtures); skips the test where it is absent."""
+    if not SHARED_REFERENCE.is_dir():
+        pytest.skip(f"shared reference data not found at {SHARED_REFERENCE}")
+    return SHARED_REFERENCE

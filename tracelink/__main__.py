@@ -1,0 +1,5 @@
+import sys
+
+from tracelink.cli import main
+
+sys.exit(main())

@@ -1,0 +1,211 @@
+"""Configuration shared by every tracelink component (CONTRACTS §2).
+
+Each component composes the groups it needs (``class ShipperSettings(KafkaSettings,
+ElasticsearchSettings)``). Every field is read from ``TRACELINK_<FIELD NAME>``; an explicit
+argument (a CLI flag) wins over the environment, which wins over the default.
+
+Bad configuration is reported as one :class:`ConfigError` line that names the variable; the
+CLI prints it and exits 2. Secret values never appear in that line, in ``repr`` or in logs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = [
+    "ENV_PREFIX",
+    "ConfigError",
+    "ElasticsearchSettings",
+    "KafkaSettings",
+    "LinkSettings",
+    "TracelinkSettings",
+    "env_name",
+    "load_settings",
+]
+
+ENV_PREFIX = "TRACELINK_"
+
+# Index names must be lower-case and must not contain the characters Elasticsearch forbids.
+_INDEX_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_.+-]*$")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9_.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$")
+
+S = TypeVar("S", bound="TracelinkSettings")
+
+
+class ConfigError(Exception):
+    """Invalid configuration; ``str(err)`` is one line that names the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+def env_name(field: str) -> str:
+    """The environment variable that configures ``field``."""
+    return ENV_PREFIX + field.upper()
+
+
+def _split_csv(value: Any) -> Any:
+    """Comma-separated strings become lists; blanks around items are ignored."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _check_prefix(value: str, *, allow_empty: bool = False) -> str:
+    if allow_empty and value == "":
+        return value
+    if not _INDEX_PREFIX.match(value):
+        raise ValueError(
+            "must be a lower-case Elasticsearch index name prefix "
+            "(letters, digits, '_', '.', '+', '-'; not starting with a symbol)"
+        )
+    return value
+
+
+class TracelinkSettings(BaseSettings):
+    """Base for every component's settings: the ``TRACELINK_`` prefix and strictness."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+        frozen=True,
+    )
+
+
+class KafkaSettings(TracelinkSettings):
+    """Where the logs travel."""
+
+    kafka_bootstrap: Annotated[list[str], NoDecode] = Field(
+        default=["127.0.0.1:9092"],
+        description="Kafka bootstrap servers, comma-separated host:port",
+    )
+    log_topic: str = Field(default="logs", min_length=1, description="topic the logs travel on")
+    dlq_topic: str = Field(default="logs.dlq", min_length=1, description="dead-letter topic")
+    consumer_group: str = Field(
+        default="tracelink-shipper", min_length=1, description="shipper consumer group"
+    )
+
+    @field_validator("kafka_bootstrap", mode="before")
+    @classmethod
+    def _split_bootstrap(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _check_bootstrap(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one host:port is required")
+        for item in value:
+            if not _HOST_PORT.match(item):
+                raise ValueError(f"{item!r} is not host:port")
+        return value
+
+
+class ElasticsearchSettings(TracelinkSettings):
+    """Where logs are indexed and spans are read."""
+
+    es_url: Annotated[list[str], NoDecode] = Field(
+        default=["http://127.0.0.1:9200"],
+        description="Elasticsearch URL(s), comma-separated",
+    )
+    es_api_key: SecretStr | None = Field(default=None, description="Elasticsearch API key")
+    es_username: str | None = Field(default=None, description="Elasticsearch user (basic auth)")
+    es_password: SecretStr | None = Field(default=None, description="Elasticsearch password")
+    es_ca_certs: Path | None = Field(default=None, description="CA bundle for TLS to Elasticsearch")
+    log_index_prefix: str = Field(
+        default="tracelink-logs", description="daily log indices <prefix>-YYYY-MM-DD"
+    )
+    dlq_index_prefix: str = Field(
+        default="tracelink-dlq", description="daily dead-letter indices <prefix>-YYYY-MM-DD"
+    )
+    jaeger_index_prefix: str = Field(
+        default="", description="Jaeger's es.index-prefix ('prod' reads prod-jaeger-span-*)"
+    )
+
+    @field_validator("es_url", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("es_url")
+    @classmethod
+    def _check_urls(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one URL is required")
+        for url in value:
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ValueError(f"{url!r} is not an http(s):// URL")
+        return [url.rstrip("/") for url in value]
+
+    @field_validator("log_index_prefix", "dlq_index_prefix")
+    @classmethod
+    def _check_index_prefix(cls, value: str) -> str:
+        return _check_prefix(value)
+
+    @field_validator("jaeger_index_prefix")
+    @classmethod
+    def _check_jaeger_prefix(cls, value: str) -> str:
+        # Jaeger appends the separator itself: "prod" -> "prod-jaeger-span-*".
+        return _check_prefix(value.rstrip("-"), allow_empty=True)
+
+    @field_validator("es_ca_certs")
+    @classmethod
+    def _check_ca(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{str(value)!r} is not a readable file")
+        return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        if (self.es_username is None) != (self.es_password is None):
+            missing = "es_password" if self.es_password is None else "es_username"
+            raise ConfigError(env_name(missing), "set both username and password, or neither")
+        if self.log_index_prefix == self.dlq_index_prefix or self.dlq_index_prefix.startswith(
+            self.log_index_prefix + "-"
+        ):
+            # <log>-* must never match a dead-letter index (CONTRACTS §2).
+            raise ConfigError(
+                env_name("dlq_index_prefix"),
+                f"must not overlap the log indices {self.log_index_prefix}-*",
+            )
+
+
+class LinkSettings(TracelinkSettings):
+    """Base URLs that links in the API, Kibana objects and Jaeger UI point at."""
+
+    jaeger_ui_url: str = Field(default="http://localhost:16686", description="Jaeger UI base URL")
+    kibana_url: str = Field(default="http://localhost:5601", description="Kibana base URL")
+    api_public_url: str = Field(
+        default="http://localhost:8080",
+        description="the correlate API as users' browsers reach it (for links)",
+    )
+
+    @field_validator("jaeger_ui_url", "kibana_url", "api_public_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s):// URL")
+        return value.rstrip("/")
+
+
+def load_settings(cls: type[S], **overrides: Any) -> S:
+    """Build ``cls`` from overrides (CLI flags; ``None`` = not given) over the environment.
+
+    Raises :class:`ConfigError` naming the first offending variable.
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return cls(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        problem = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(env_name(field), problem) from None
