@@ -31,6 +31,7 @@ from typing import IO, Self
 __all__ = [
     "ElasticsearchStandin",
     "KafkaStandin",
+    "ManagedProcess",
     "StandinError",
     "free_port",
     "port_is_free",
@@ -84,12 +85,13 @@ def _packaged_binary(package: str, *parts: str) -> Path:
     return path
 
 
-class _ServerProcess:
+class ManagedProcess:
     """A server child process with a log file, a readiness probe and a bounded stop."""
 
     name = "server"
 
     def __init__(self, *, port: int | None, data_dir: Path, host: str = "127.0.0.1") -> None:
+        """``port=None`` picks a free port; ``data_dir`` holds the data and ``<name>.log``."""
         self.host = host
         self.port = port if port is not None else free_port(host)
         self.data_dir = data_dir
@@ -104,6 +106,11 @@ class _ServerProcess:
     def _ready(self) -> bool:
         raise NotImplementedError
 
+    def _env(self) -> dict[str, str]:
+        # A clean environment by default: the stand-in binaries read configuration from
+        # variables such as LISTENER_URL / CLUSTER_ID that must not leak in from the shell.
+        return {key: os.environ[key] for key in ("PATH", "HOME", "TMPDIR") if key in os.environ}
+
     # --- lifecycle ------------------------------------------------------------------------
     @property
     def pid(self) -> int | None:
@@ -112,6 +119,11 @@ class _ServerProcess:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code once the process ended by itself; ``None`` while running or stopped."""
+        return self._proc.poll() if self._proc is not None else None
 
     def start(self, timeout: float = 30.0) -> Self:
         """Start the server and return once it answers; idempotent while it runs."""
@@ -124,9 +136,6 @@ class _ServerProcess:
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
-        # A clean environment: both binaries read configuration from variables such as
-        # LISTENER_URL / CLUSTER_ID that must not leak in from the user's shell.
-        env = {key: os.environ[key] for key in ("PATH", "HOME", "TMPDIR") if key in os.environ}
         try:
             self._proc = subprocess.Popen(
                 self._argv(),
@@ -134,7 +143,7 @@ class _ServerProcess:
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
-                env=env,
+                env=self._env(),
                 start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
             )
@@ -207,7 +216,7 @@ class _ServerProcess:
         self.stop()
 
 
-class KafkaStandin(_ServerProcess):
+class KafkaStandin(ManagedProcess):
     """The Tansu broker (Kafka wire protocol, consumer groups, memory storage)."""
 
     name = "kafka"
@@ -237,7 +246,7 @@ class KafkaStandin(_ServerProcess):
             return False
 
 
-class ElasticsearchStandin(_ServerProcess):
+class ElasticsearchStandin(ManagedProcess):
     """``noida-db`` serving only its Elasticsearch 8 REST API."""
 
     name = "elasticsearch"
