@@ -43,6 +43,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="also write the rendered saved_objects.ndjson and jaeger-ui-config.json to DIR",
     )
     add_settings_flags(parser, SetupSettings)
+    for action in parser._actions:
+        if action.dest == "setting_kibana_url":
+            action.help = (
+                "import the saved objects into this Kibana (waiting until it is available); "
+                "also the Kibana base URL for links [env TRACELINK_KIBANA_URL: links only]"
+            )
     parser.epilog = (
         "The saved objects are imported only when --kibana-url is given on the command line "
         "(TRACELINK_KIBANA_URL alone sets the Kibana base URL used in links)."

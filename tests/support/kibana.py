@@ -28,7 +28,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-SUPPORTED_TYPES = frozenset({"index-pattern", "search", "visualization", "dashboard", "lens", "config"})
+SUPPORTED_TYPES = frozenset(
+    {"index-pattern", "search", "visualization", "dashboard", "lens", "config"}
+)
 
 # The newest migration each type has in Kibana 8.0.0 (its saved-object type registrations:
 # the 8.0.0 entries come from the conversion to multi-namespace types).
@@ -133,7 +135,9 @@ class KibanaDouble:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -156,7 +160,9 @@ class KibanaDouble:
     # -- request handling -------------------------------------------------------------
 
     def _authorized(self, handler: BaseHTTPRequestHandler) -> bool:
-        return self.authorization is None or handler.headers.get("Authorization") == self.authorization
+        return (
+            self.authorization is None or handler.headers.get("Authorization") == self.authorization
+        )
 
     def _handle_get(self, handler: BaseHTTPRequestHandler) -> Reply:
         if urlsplit(handler.path).path != "/api/status":
@@ -190,11 +196,17 @@ class KibanaDouble:
             f"Content-Type: {content_type}\r\n\r\n".encode() + body
         )
         file_part = next(
-            (p for p in message.iter_parts() if p.get_param("name", header="content-disposition") == "file"),
+            (
+                p
+                for p in message.iter_parts()
+                if p.get_param("name", header="content-disposition") == "file"
+            ),
             None,
         )
         if file_part is None:
-            return _error(400, "[request body.file]: expected value of type [Stream] but got [undefined]")
+            return _error(
+                400, "[request body.file]: expected value of type [Stream] but got [undefined]"
+            )
         filename = str(file_part.get_filename() or "")
         if not filename.endswith(".ndjson"):
             suffix = filename[filename.rfind(".") :] if "." in filename else filename
@@ -259,7 +271,9 @@ class KibanaDouble:
                     f'Document "{obj_id}" belongs to a more recent version of Kibana [{newer}] '
                     f"when the last known version is [{self.version}]."
                 )
-                errors.append({**base, "error": {"type": "unknown", "message": message, "statusCode": 400}})
+                errors.append(
+                    {**base, "error": {"type": "unknown", "message": message, "statusCode": 400}}
+                )
                 continue
             missing = [
                 {"type": ref["type"], "id": ref["id"]}
@@ -268,7 +282,9 @@ class KibanaDouble:
                 and (space, ref["type"], ref["id"]) not in self.stored
             ]
             if missing:
-                errors.append({**base, "error": {"type": "missing_references", "references": missing}})
+                errors.append(
+                    {**base, "error": {"type": "missing_references", "references": missing}}
+                )
                 continue
             exists = (space, obj_type, obj_id) in self.stored
             if exists and not overwrite:

@@ -85,7 +85,9 @@ def test_every_reference_resolves_within_the_set(committed: list[dict[str, Any]]
         seen.add((obj["type"], obj["id"]))
 
 
-def test_reference_names_match_what_the_attributes_point_at(committed: list[dict[str, Any]]) -> None:
+def test_reference_names_match_what_the_attributes_point_at(
+    committed: list[dict[str, Any]],
+) -> None:
     for obj in committed:
         names = {ref["name"] for ref in obj["references"]}
         attributes = obj["attributes"]
