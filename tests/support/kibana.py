@@ -44,7 +44,7 @@ KIBANA_8_0_LATEST_MIGRATIONS = {
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("-")[0].split("."))
+    return tuple(int(part) for part in version.split("-", maxsplit=1)[0].split("."))
 
 
 @dataclass
@@ -115,7 +115,7 @@ class KibanaDouble:
         double = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
             def do_GET(self) -> None:
@@ -171,8 +171,7 @@ class KibanaDouble:
             return _error(401, "Unauthorized")
         with self._lock:
             self.status_calls += 1
-            reply = self.statuses[0] if len(self.statuses) == 1 else self.statuses.pop(0)
-        return reply
+            return self.statuses[0] if len(self.statuses) == 1 else self.statuses.pop(0)
 
     def _handle_post(self, handler: BaseHTTPRequestHandler, body: bytes) -> Reply:
         parts = urlsplit(handler.path)

@@ -196,7 +196,13 @@ async def test_a_rejected_request_fails_at_once_with_kibanas_message(kibana: Kib
     kibana.import_replies = [
         Reply(
             413,
-            b'{"statusCode":413,"error":"Payload Too Large","message":"Payload content length greater than maximum allowed: 26214400"}',
+            json.dumps(
+                {
+                    "statusCode": 413,
+                    "error": "Payload Too Large",
+                    "message": "Payload content length greater than maximum allowed: 26214400",
+                }
+            ).encode(),
         )
     ]
     async with KibanaClient(kibana.url) as client:
@@ -207,7 +213,7 @@ async def test_a_rejected_request_fails_at_once_with_kibanas_message(kibana: Kib
 async def test_retries_end_at_the_deadline(kibana: KibanaDouble) -> None:
     kibana.import_replies = [Reply(502, b"<html>Bad Gateway</html>", "text/html")] * 10
     async with KibanaClient(kibana.url) as client:
-        with pytest.raises(KibanaError, match="did not succeed within 0.5 s: HTTP 502"):
+        with pytest.raises(KibanaError, match=r"did not succeed within 0\.5 s: HTTP 502"):
             await client.import_saved_objects(NDJSON, expected=EXPECTED, retry_for=0.5)
 
 
