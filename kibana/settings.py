@@ -57,21 +57,23 @@ class KibanaSettings(TracelinkSettings):
 
     @field_validator("kibana_space")
     @classmethod
-    def _check_space(cls, value: str) -> str:
+    def _check_kibana_space(cls, value: str) -> str:
         if not _SPACE_ID.match(value):
             raise ValueError("a Kibana space id is lower-case letters, digits, '_' and '-'")
         return value
 
+    # Validator names are unique across the settings groups: SetupSettings inherits them all,
+    # and a same-named method in another group would silently replace this one.
     @field_validator("kibana_ca_certs")
     @classmethod
-    def _check_ca(cls, value: Path | None) -> Path | None:
+    def _check_kibana_ca(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"{str(value)!r} is not a readable file")
         return value
 
     @field_validator("kibana_api_key", "kibana_password", mode="before")
     @classmethod
-    def _blank_is_unset(cls, value: Any) -> Any:
+    def _blank_kibana_secret_is_unset(cls, value: Any) -> Any:
         # An exported-but-empty variable is "not set", not "the empty secret".
         if isinstance(value, str) and not value.strip():
             return None
