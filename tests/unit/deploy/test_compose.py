@@ -101,7 +101,8 @@ def test_every_built_service_has_its_dockerfile_and_build_inputs() -> None:
 def test_dockerfile_is_small_non_root_and_caches_dependencies() -> None:
     text = (REPO / "Dockerfile").read_text(encoding="utf-8")
     froms = re.findall(r"^FROM\s+(\S+)", text, flags=re.MULTILINE)
-    assert froms and all(re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", image) for image in froms)
+    assert froms
+    assert all(re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", image) for image in froms)
     assert re.search(r"^USER\s+(?!root|0\b)\S+", text, flags=re.MULTILINE)
     # pyproject.toml (the dependency list) is copied and installed before any source.
     copy_pyproject = text.index("COPY pyproject.toml")
@@ -239,9 +240,9 @@ def test_jaeger_config_has_the_expected_pipeline() -> None:
 def test_jaeger_ui_gets_the_link_patterns_and_the_config_file() -> None:
     config = yaml.safe_load(JAEGER_CONFIG_PATH.read_text(encoding="utf-8"))
     ui_config = config["extensions"]["jaeger_query"]["ui"]["config_file"]
-    mounts = dict(
-        (volume.split(":")[1], volume.split(":")[0]) for volume in SERVICES["jaeger"]["volumes"]
-    )
+    mounts = {
+        volume.split(":")[1]: volume.split(":")[0] for volume in SERVICES["jaeger"]["volumes"]
+    }
     assert mounts[ui_config] == "./kibana/jaeger-ui-config.json"
     assert mounts["/etc/jaeger/config.yaml"] == "./deploy/jaeger/config.yaml"
     assert SERVICES["jaeger"]["command"] == ["--config", "/etc/jaeger/config.yaml"]
