@@ -419,7 +419,7 @@ def _tsvb(
     params: dict[str, Any] = {
         "id": _stable_id(vis_id, "panel"),
         "type": "timeseries",
-        "series": [series],
+        "series": [_tsvb_series(vis_id, **series)],
         "time_field": time_field,
         "use_kibana_indexes": True,
         # The data view is a reference (below), as Kibana stores it when it saves a TSVB.
@@ -474,19 +474,18 @@ def _visualizations() -> list[dict[str, Any]]:
             time_field=_L["timestamp"],
             axis_formatter="percent",
             axis_range=("0", "1"),
-            series=_tsvb_series(
-                "tracelink-trace-context-share",
-                label="with trace context",
-                metric={
+            series={
+                "label": "with trace context",
+                "metric": {
                     "type": "filter_ratio",
                     "numerator": {"query": f"{trace}:*", "language": "kuery"},
                     "denominator": {"query": "*", "language": "kuery"},
                     "metric_agg": "count",
                 },
-                split_field=service,
-                chart_type="line",
-                formatter="percent",
-            ),
+                "split_field": service,
+                "chart_type": "line",
+                "formatter": "percent",
+            },
         ),
         _tsvb(
             "tracelink-error-logs-with-trace-over-time",
@@ -494,14 +493,13 @@ def _visualizations() -> list[dict[str, Any]]:
             description="Error records that carry trace context, per service.",
             data_view_id=LOG_DATA_VIEW_ID,
             time_field=_L["timestamp"],
-            series=_tsvb_series(
-                "tracelink-error-logs-with-trace-over-time",
-                label="error logs with a trace",
-                metric={"type": "count"},
-                split_field=service,
-                chart_type="bar",
-                series_filter=f"{_kql_any(_L['level'], _ERROR_LEVELS)} and {trace}:*",
-            ),
+            series={
+                "label": "error logs with a trace",
+                "metric": {"type": "count"},
+                "split_field": service,
+                "chart_type": "bar",
+                "series_filter": f"{_kql_any(_L['level'], _ERROR_LEVELS)} and {trace}:*",
+            },
         ),
         _tsvb(
             "tracelink-dead-letters-over-time",
@@ -509,13 +507,12 @@ def _visualizations() -> list[dict[str, Any]]:
             description="Kafka messages the shipper dead-lettered, by error type.",
             data_view_id=DLQ_DATA_VIEW_ID,
             time_field=_D["timestamp"],
-            series=_tsvb_series(
-                "tracelink-dead-letters-over-time",
-                label="dead letters",
-                metric={"type": "count"},
-                split_field=_D["error_type"],
-                chart_type="bar",
-            ),
+            series={
+                "label": "dead letters",
+                "metric": {"type": "count"},
+                "split_field": _D["error_type"],
+                "chart_type": "bar",
+            },
         ),
     ]
 
