@@ -135,6 +135,10 @@ class _ServerProcess:
                 f"{self.name}: port {self.host}:{self.port} is already in use; "
                 "choose another port or stop what is listening there"
             )
+        self._spawn()
+
+    def _spawn(self, pass_fds: tuple[int, ...] = ()) -> None:
+        """Start the child (log file, own session, dies with us), keeping ``pass_fds`` open."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         try:
@@ -145,6 +149,7 @@ class _ServerProcess:
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
                 env=self._env(),
+                pass_fds=pass_fds,
                 start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
             )

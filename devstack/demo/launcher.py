@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import socket
 import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from types import TracebackType
 from typing import Self
 
 from devstack.demo.settings import SERVICES, ServiceName
-from devstack.standins import StandinError, _ServerProcess, free_port
+from devstack.standins import StandinError, _ServerProcess
 
 __all__ = ["DemoServiceError", "DemoServices"]
 
@@ -33,20 +34,66 @@ class DemoServiceError(StandinError):
 
 
 class _ServiceProcess(_ServerProcess):
-    def __init__(
-        self, service: ServiceName, *, port: int, host: str, log_dir: Path, env: Mapping[str, str]
-    ) -> None:
+    """One service, serving on a listening socket this process binds and hands down.
+
+    Binding here and passing the socket (``TRACELINK_DEMO_LISTEN_FD``) leaves no window in
+    which another program could take a port chosen for a service: every port is known, and
+    held, before any service starts.
+    """
+
+    def __init__(self, service: ServiceName, *, host: str, log_dir: Path) -> None:
         self.name = service
-        super().__init__(port=port, data_dir=log_dir, host=host)
         self.service = service
-        self._extra_env = dict(env)
+        # The wiring to the other services, set once every port is known.
+        self.environment: Mapping[str, str] = {}
+        self._socket: socket.socket | None = self._listen(host, 0)
+        super().__init__(port=self._socket.getsockname()[1], data_dir=log_dir, host=host)
+
+    @staticmethod
+    def _listen(host: str, port: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def launch(self) -> None:
+        if self.running:
+            return
+        if self._socket is None:
+            # A restart: the port was released at the last stop.
+            try:
+                self._socket = self._listen(self.host, self.port)
+            except OSError as exc:
+                raise DemoServiceError(
+                    f"{self.name}: cannot listen on port {self.port}: {exc}"
+                ) from exc
+        try:
+            self._spawn(pass_fds=(self._socket.fileno(),))
+        finally:
+            # The child holds its own copy now.
+            self._socket.close()
+            self._socket = None
+
+    def close(self) -> None:
+        """Release the socket of a service that was never launched."""
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
     def _argv(self) -> list[str]:
         return [sys.executable, "-m", "devstack.demo", self.service]
 
     def _env(self) -> dict[str, str]:
         # The user's environment (virtualenv, OTEL_* settings) plus this service's wiring.
-        return {**os.environ, **self._extra_env, "TRACELINK_DEMO_PORT": str(self.port)}
+        env = {**os.environ, **self.environment, "TRACELINK_DEMO_PORT": str(self.port)}
+        if self._socket is not None:
+            env["TRACELINK_DEMO_LISTEN_FD"] = str(self._socket.fileno())
+        return env
 
     def _ready(self) -> bool:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=1.0)
@@ -88,8 +135,15 @@ class DemoServices:
         extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.log_dir = log_dir
-        ports = {service: free_port(host) for service in SERVICES}
-        urls = {service: f"http://{host}:{port}" for service, port in ports.items()}
+        processes: dict[ServiceName, _ServiceProcess] = {}
+        try:
+            for service in SERVICES:
+                processes[service] = _ServiceProcess(service, host=host, log_dir=log_dir)
+        except OSError as exc:
+            for process in processes.values():
+                process.close()
+            raise DemoServiceError(f"cannot listen on {host}: {exc}") from exc
+        urls = {service: process.url for service, process in processes.items()}
         env = {
             "TRACELINK_KAFKA_BOOTSTRAP": kafka_bootstrap,
             "TRACELINK_ES_URL": es_url,
@@ -107,12 +161,9 @@ class DemoServices:
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
         }
-        self._services = {
-            service: _ServiceProcess(
-                service, port=ports[service], host=host, log_dir=log_dir, env=env
-            )
-            for service in SERVICES
-        }
+        for process in processes.values():
+            process.environment = env
+        self._services = processes
 
     @property
     def urls(self) -> dict[ServiceName, str]:
@@ -154,6 +205,8 @@ class DemoServices:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop every service (SIGTERM, then SIGKILL after ``timeout``); idempotent."""
+        for process in self._services.values():
+            process.close()
         # In parallel: each service takes a moment to drain and flush its telemetry.
         with ThreadPoolExecutor(max_workers=len(self._services)) as pool:
             for future in [pool.submit(p.stop, timeout) for p in self._services.values()]:

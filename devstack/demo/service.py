@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 from collections.abc import Callable
 from types import FrameType
 from typing import Final
@@ -56,7 +57,11 @@ def run_service(service: ServiceName, settings: DemoSettings) -> int:
             timeout_graceful_shutdown=10,
         )
         server = uvicorn.Server(config)
-        server.run()
+        if settings.demo_listen_fd is not None:
+            # A socket bound by the launcher (family and type come from the descriptor).
+            server.run(sockets=[socket.socket(fileno=settings.demo_listen_fd)])
+        else:
+            server.run()
         return 0 if server.started else 1
     finally:
         telemetry.close()

@@ -44,6 +44,11 @@ class DemoSettings(KafkaSettings, ElasticsearchSettings):
     demo_port: int | None = Field(
         default=None, ge=0, le=65535, description="port to listen on (unset: the service default)"
     )
+    demo_listen_fd: int | None = Field(
+        default=None,
+        ge=0,
+        description="serve on this inherited listening socket instead of binding host:port",
+    )
     demo_order_url: str = Field(default=_default_url("order"), description="order service")
     demo_payment_url: str = Field(default=_default_url("payment"), description="payment service")
     demo_inventory_url: str = Field(

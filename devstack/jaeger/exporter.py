@@ -167,6 +167,11 @@ class JaegerElasticsearchSpanExporter(SpanExporter):
         options.setdefault("jaeger_prefix", settings.jaeger_index_prefix)
         return cls(client, owns_client=True, **options)
 
+    @property
+    def jaeger_prefix(self) -> str:
+        """Jaeger's ``es.index-prefix`` the documents are written under ("" = none)."""
+        return self._prefix
+
     # --- SpanExporter -------------------------------------------------------------------
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
