@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ __all__ = [
     "CheckoutRequest",
     "Item",
     "OrderRequest",
+    "cancel_and_wait",
     "current_trace_id",
     "instrumented_client",
     "service_app",
@@ -66,10 +67,22 @@ def traceresponse() -> dict[str, str]:
     return {"traceresponse": f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags}"}
 
 
+@asynccontextmanager
+async def _no_lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    yield
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel a background task this service owns and wait until it has finished."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def service_app(
     service: str,
     tracer_provider: TracerProvider,
-    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] = _no_lifespan,
     *,
     ready: Callable[[FastAPI], bool] | None = None,
 ) -> FastAPI:

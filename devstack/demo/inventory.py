@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -29,11 +27,7 @@ def create_app(settings: DemoSettings, tracer_provider: TracerProvider) -> FastA
     ledger = StockLedger(settings.demo_seed)
     tracer = tracer_provider.get_tracer("devstack.demo.inventory")
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-
-    app = service_app("inventory", tracer_provider, lifespan)
+    app = service_app("inventory", tracer_provider)
 
     @app.post("/reservations")
     async def reserve(reservation: Reservation) -> JSONResponse:

@@ -25,7 +25,7 @@ from opentelemetry import propagate
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from devstack.demo.common import service_app, start_kafka_client
+from devstack.demo.common import cancel_and_wait, service_app, start_kafka_client
 from devstack.demo.settings import DemoSettings
 
 __all__ = ["CONSUMER_GROUP", "create_app"]
@@ -150,9 +150,7 @@ def create_app(settings: DemoSettings, tracer_provider: TracerProvider) -> FastA
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
             if notifier.consumer is not None:
                 await notifier.consumer.stop()
 

@@ -9,7 +9,6 @@ downstream believes it went through.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -28,6 +27,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from devstack.demo.common import (
     OrderRequest,
+    cancel_and_wait,
     instrumented_client,
     service_app,
     start_kafka_client,
@@ -227,9 +227,7 @@ def create_app(settings: DemoSettings, tracer_provider: TracerProvider) -> FastA
             try:
                 yield
             finally:
-                connect.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await connect
+                await cancel_and_wait(connect)
                 if orders.producer is not None:
                     await orders.producer.stop()
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Final
 
 import structlog
@@ -38,11 +36,7 @@ def create_app(settings: DemoSettings, tracer_provider: TracerProvider) -> FastA
     processor = PaymentProcessor(settings.demo_seed)
     tracer = tracer_provider.get_tracer("devstack.demo.payment")
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-
-    app = service_app("payment", tracer_provider, lifespan)
+    app = service_app("payment", tracer_provider)
 
     @app.post("/charges")
     async def charge(charge: Charge) -> JSONResponse:

@@ -7,12 +7,11 @@ services can run side by side on one machine without any configuration.
 
 from __future__ import annotations
 
-import re
 from typing import Final, Literal
 
 from pydantic import Field, field_validator
 
-from tracelink.settings import ElasticsearchSettings, KafkaSettings
+from tracelink.settings import ElasticsearchSettings, KafkaSettings, check_base_url
 
 __all__ = ["DEFAULT_PORTS", "SERVICES", "DemoSettings", "ServiceName"]
 
@@ -80,9 +79,7 @@ class DemoSettings(KafkaSettings, ElasticsearchSettings):
     @field_validator("demo_order_url", "demo_payment_url", "demo_inventory_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an http(s):// URL")
-        return value.rstrip("/")
+        return check_base_url(value)
 
     def port_for(self, service: ServiceName) -> int:
         """Where ``service`` listens: ``TRACELINK_DEMO_PORT`` or its default."""

@@ -48,83 +48,82 @@ def _base(jaeger_prefix: str, kind: str) -> str:
     return f"{jaeger_prefix}-jaeger-{kind}" if jaeger_prefix else f"jaeger-{kind}"
 
 
-def jaeger_span_template(jaeger_prefix: str = "") -> dict[str, Any]:
-    """Body of ``PUT _index_template/[<prefix>-]jaeger-span`` for ``[<prefix>-]jaeger-span-*``."""
+def _template(
+    jaeger_prefix: str, kind: str, dynamic: list[dict[str, Any]], properties: dict[str, Any]
+) -> dict[str, Any]:
     return {
-        "index_patterns": [_base(jaeger_prefix, "span") + "-*"],
+        "index_patterns": [_base(jaeger_prefix, kind) + "-*"],
         "priority": 500,
-        "_meta": {"managed_by": "tracelink-devstack", "description": "Jaeger span indices"},
+        "_meta": {"managed_by": "tracelink-devstack", "description": f"Jaeger {kind} indices"},
         "template": {
             "settings": dict(_SETTINGS),
             "mappings": {
                 "dynamic_templates": [
                     _dynamic_keyword("span_tags_map", "tag.*"),
                     _dynamic_keyword("process_tags_map", "process.tag.*"),
-                    _dynamic_keyword("scope_tags_map", "scopeTag.*"),
+                    *dynamic,
                 ],
-                "properties": {
-                    "traceID": _KEYWORD,
-                    "spanID": _KEYWORD,
-                    "parentSpanID": _KEYWORD,
-                    "operationName": _KEYWORD,
-                    "flags": {"type": "integer"},
-                    "startTime": {"type": "long"},
-                    "startTimeMillis": {"type": "date", "format": "epoch_millis"},
-                    "duration": {"type": "long"},
-                    "references": {
-                        "type": "nested",
-                        "dynamic": False,
-                        "properties": {
-                            "refType": _KEYWORD,
-                            "traceID": _KEYWORD,
-                            "spanID": _KEYWORD,
-                            "traceState": _KEYWORD,
-                            "flags": {"type": "integer"},
-                            "tags": _KEY_VALUE_LIST,
-                        },
-                    },
-                    "tags": _KEY_VALUE_LIST,
-                    "tag": {"type": "object"},
-                    "scopeTags": _KEY_VALUE_LIST,
-                    "scopeTag": {"type": "object"},
-                    "logs": {
-                        "type": "nested",
-                        "dynamic": False,
-                        "properties": {
-                            "timestamp": {"type": "long"},
-                            "fields": _KEY_VALUE_LIST,
-                        },
-                    },
-                    "process": {
-                        "properties": {
-                            "serviceName": _KEYWORD,
-                            "tags": _KEY_VALUE_LIST,
-                            "tag": {"type": "object"},
-                        }
-                    },
-                },
+                "properties": properties,
             },
         },
     }
+
+
+def jaeger_span_template(jaeger_prefix: str = "") -> dict[str, Any]:
+    """Body of ``PUT _index_template/[<prefix>-]jaeger-span`` for ``[<prefix>-]jaeger-span-*``."""
+    return _template(
+        jaeger_prefix,
+        "span",
+        [_dynamic_keyword("scope_tags_map", "scopeTag.*")],
+        {
+            "traceID": _KEYWORD,
+            "spanID": _KEYWORD,
+            "parentSpanID": _KEYWORD,
+            "operationName": _KEYWORD,
+            "flags": {"type": "integer"},
+            "startTime": {"type": "long"},
+            "startTimeMillis": {"type": "date", "format": "epoch_millis"},
+            "duration": {"type": "long"},
+            "references": {
+                "type": "nested",
+                "dynamic": False,
+                "properties": {
+                    "refType": _KEYWORD,
+                    "traceID": _KEYWORD,
+                    "spanID": _KEYWORD,
+                    "traceState": _KEYWORD,
+                    "flags": {"type": "integer"},
+                    "tags": _KEY_VALUE_LIST,
+                },
+            },
+            "tags": _KEY_VALUE_LIST,
+            "tag": {"type": "object"},
+            "scopeTags": _KEY_VALUE_LIST,
+            "scopeTag": {"type": "object"},
+            "logs": {
+                "type": "nested",
+                "dynamic": False,
+                "properties": {
+                    "timestamp": {"type": "long"},
+                    "fields": _KEY_VALUE_LIST,
+                },
+            },
+            "process": {
+                "properties": {
+                    "serviceName": _KEYWORD,
+                    "tags": _KEY_VALUE_LIST,
+                    "tag": {"type": "object"},
+                }
+            },
+        },
+    )
 
 
 def jaeger_service_template(jaeger_prefix: str = "") -> dict[str, Any]:
     """Body of ``PUT _index_template/[<prefix>-]jaeger-service`` (service:operation pairs)."""
-    return {
-        "index_patterns": [_base(jaeger_prefix, "service") + "-*"],
-        "priority": 500,
-        "_meta": {"managed_by": "tracelink-devstack", "description": "Jaeger service indices"},
-        "template": {
-            "settings": dict(_SETTINGS),
-            "mappings": {
-                "dynamic_templates": [
-                    _dynamic_keyword("span_tags_map", "tag.*"),
-                    _dynamic_keyword("process_tags_map", "process.tag.*"),
-                ],
-                "properties": {"serviceName": _KEYWORD, "operationName": _KEYWORD},
-            },
-        },
-    }
+    return _template(
+        jaeger_prefix, "service", [], {"serviceName": _KEYWORD, "operationName": _KEYWORD}
+    )
 
 
 def jaeger_index_templates(jaeger_prefix: str = "") -> dict[str, dict[str, Any]]:

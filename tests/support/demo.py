@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
+from devstack.demo.launcher import DemoServices
+from tests.support.servers import ElasticsearchServer, KafkaServer
+
 T = TypeVar("T")
+
+
+def demo_services(
+    kafka: KafkaServer, es: ElasticsearchServer, log_dir: Path, jaeger_prefix: str, **options: Any
+) -> DemoServices:
+    """The demo services wired to the test servers, with their own events topic."""
+    return DemoServices(
+        kafka_bootstrap=kafka.bootstrap,
+        es_url=es.url,
+        log_dir=log_dir,
+        jaeger_index_prefix=jaeger_prefix,
+        events_topic=f"order.events.{uuid.uuid4().hex[:8]}",
+        **options,
+    )
 
 
 def wait_for(probe: Callable[[], T | None], *, timeout: float = 60.0, what: str = "it") -> T:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,7 +12,7 @@ import pytest
 
 from devstack.demo.launcher import DemoServiceError, DemoServices
 from devstack.demo.traffic import drive_traffic
-from tests.support.demo import trace_spans, wait_for
+from tests.support.demo import demo_services, trace_spans, wait_for
 from tests.support.servers import ElasticsearchServer, KafkaServer
 
 
@@ -27,13 +26,8 @@ def make_demo(
     created: list[DemoServices] = []
 
     def make(**options: Any) -> DemoServices:
-        demo = DemoServices(
-            kafka_bootstrap=kafka_server.bootstrap,
-            es_url=es_server.url,
-            log_dir=tmp_path_factory.mktemp("demo"),
-            jaeger_index_prefix=index_prefix,
-            events_topic=f"order.events.{uuid.uuid4().hex[:8]}",
-            **options,
+        demo = demo_services(
+            kafka_server, es_server, tmp_path_factory.mktemp("demo"), index_prefix, **options
         )
         created.append(demo)
         return demo

@@ -16,7 +16,7 @@ import pytest
 from devstack.demo.launcher import DemoServices
 from devstack.demo.settings import ServiceName
 from devstack.demo.traffic import OrderOutcome, TrafficReport, drive_traffic
-from tests.support.demo import field, log_records, tag, trace_spans, wait_for
+from tests.support.demo import demo_services, field, log_records, tag, trace_spans, wait_for
 from tests.support.elasticsearch import delete_prefixed
 from tests.support.servers import ElasticsearchServer, KafkaServer
 
@@ -38,12 +38,11 @@ def demo(
     jaeger_prefix: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[DemoServices]:
-    services = DemoServices(
-        kafka_bootstrap=kafka_server.bootstrap,
-        es_url=es_server.url,
-        log_dir=tmp_path_factory.mktemp("demo"),
-        jaeger_index_prefix=jaeger_prefix,
-        events_topic=f"order.events.{uuid.uuid4().hex[:8]}",
+    services = demo_services(
+        kafka_server,
+        es_server,
+        tmp_path_factory.mktemp("demo"),
+        jaeger_prefix,
         seed=7,
         failure_rate=0.2,
     )
