@@ -116,7 +116,8 @@ class DemoServices:
     ``start()`` launches all five at once and returns when every one answers ``/readyz``
     (the notification service only once its Kafka consumer has partitions); ``stop()``
     sends SIGTERM (graceful: spans and logs are flushed) and SIGKILLs what is left after
-    the timeout. Both are idempotent; the object is a context manager.
+    the timeout. Both are idempotent; the object is a context manager. The ports are
+    reserved (bound) from construction on; ``stop()`` releases them even if never started.
     """
 
     def __init__(

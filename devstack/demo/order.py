@@ -68,6 +68,8 @@ class _Orders:
                 bootstrap_servers=",".join(self.settings.kafka_bootstrap),
                 client_id="demo-order",
                 acks="all",
+                # Fail a send within the gateway's patience rather than aiokafka's 40 s.
+                request_timeout_ms=5000,
             ),
             "order events producer",
             log,

@@ -4,7 +4,8 @@ For the embedded stack, where no Jaeger runs: each span becomes the document Jae
 Elasticsearch writer stores (:mod:`devstack.jaeger.model`), in the daily
 ``[<prefix>-]jaeger-span-YYYY-MM-DD`` index of its start time, plus Jaeger's
 ``serviceName``/``operationName`` entry in ``[<prefix>-]jaeger-service-YYYY-MM-DD`` (once per
-pair, as Jaeger's writer caches them). Jaeger's index templates are installed before the
+pair and day; Jaeger's writer caches the pair alone for 12 hours, which can leave a new
+day's index without it). Jaeger's index templates are installed before the
 first write, so ``traceID`` & co. are keywords as in production.
 
 Writes use the bulk API, one request per export batch. Span documents are sent as ``create``
@@ -245,7 +246,7 @@ class JaegerElasticsearchSpanExporter(SpanExporter):
             return
         try:
             install_jaeger_templates_sync(self._client, self._prefix)
-        except (ApiError, ESConnectionError) as exc:
+        except (ApiError, ESConnectionError, ESConnectionTimeout) as exc:
             # Retried on the next export; the bulk below reports an outage on its own.
             _log.warning("could not install the Jaeger index templates (will retry): %s", exc)
             return
@@ -256,16 +257,17 @@ class JaegerElasticsearchSpanExporter(SpanExporter):
         services_in_batch: set[str] = set()
         for doc in documents:
             service_id, service_body = service_document(doc)
-            if service_id not in self._services and service_id not in services_in_batch:
-                services_in_batch.add(service_id)
+            index = service_index(doc, self._prefix)
+            # Remembered per daily index, so each day's index lists every service.
+            key = f"{index}/{service_id}"
+            if key not in self._services and key not in services_in_batch:
+                services_in_batch.add(key)
                 actions.append(
                     _Action(
-                        meta={
-                            "index": {"_index": service_index(doc, self._prefix), "_id": service_id}
-                        },
+                        meta={"index": {"_index": index, "_id": service_id}},
                         body=service_body,
                         is_span=False,
-                        service_key=service_id,
+                        service_key=key,
                     )
                 )
             actions.append(

@@ -22,7 +22,7 @@ def test_spans_go_to_otlp_when_an_endpoint_is_configured(
         assert isinstance(exporter, OTLPSpanExporter)
         assert destination == "OTLP http://jaeger:4318"
     finally:
-        exporter.shutdown()
+        exporter.shutdown()  # type: ignore[no-untyped-call]
 
 
 def test_spans_go_to_elasticsearch_in_jaeger_format_otherwise(

@@ -64,7 +64,9 @@ def _s(text: str) -> AnyValue:
     return AnyValue(string_value=text)
 
 
-def _request(span: Span, resource: list[KeyValue], scope: InstrumentationScope) -> Any:
+def _request(
+    span: Span, resource: list[KeyValue], scope: InstrumentationScope
+) -> ExportTraceServiceRequest:
     return ExportTraceServiceRequest(
         resource_spans=[
             ResourceSpans(
