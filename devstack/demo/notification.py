@@ -19,7 +19,7 @@ from typing import Any, Final
 import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from fastapi import FastAPI
 from opentelemetry import propagate
 from opentelemetry.sdk.trace import TracerProvider
@@ -51,17 +51,22 @@ class _Notifier:
         return self.consumer is not None and bool(self.consumer.assignment())
 
     async def ensure_topic(self) -> None:
+        """Create the events topic unless it exists (the consumer gets no partitions of a
+        topic that does not exist yet)."""
+        topic = self.settings.demo_events_topic
         admin = AIOKafkaAdminClient(bootstrap_servers=",".join(self.settings.kafka_bootstrap))
         await admin.start()
         try:
-            await admin.create_topics(
-                [NewTopic(self.settings.demo_events_topic, _TOPIC_PARTITIONS, 1)]
-            )
-            log.info("created topic", topic=self.settings.demo_events_topic)
-        except TopicAlreadyExistsError:
-            pass
+            response = await admin.create_topics([NewTopic(topic, _TOPIC_PARTITIONS, 1)])
         finally:
             await admin.close()
+        for entry in response.topic_errors:
+            code = entry[1]
+            if code == 0:
+                log.info("created topic", topic=topic, partitions=_TOPIC_PARTITIONS)
+            elif code != TopicAlreadyExistsError.errno:
+                # Auto-creation on the first order may still make it; say why it failed.
+                log.warning("could not create topic", topic=topic, error=for_code(code).__name__)
 
     async def run(self) -> None:
         """Connect (retrying while Kafka is down), then process events until cancelled."""
@@ -88,7 +93,14 @@ class _Notifier:
             )
             try:
                 async for message in self.consumer:
-                    await self.handle(message)
+                    try:
+                        await self.handle(message)
+                    except Exception:  # one bad message must not stop the service
+                        log.exception(
+                            "could not process an order event",
+                            partition=message.partition,
+                            offset=message.offset,
+                        )
             except KafkaError:
                 log.exception("order events consumer failed, reconnecting")
                 consumer, self.consumer = self.consumer, None
