@@ -221,7 +221,7 @@ class DevStack:
     def failed_part(self) -> str | None:
         """A description of the first part that has exited on its own, if any."""
         for part in self._parts:
-            code = part.exit_code
+            code = part.poll()
             if code is not None:
                 return f"{part.name} exited with code {code}; its log ({part.log_path}):\n" + (
                     part.log_tail(20)

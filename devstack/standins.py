@@ -91,13 +91,13 @@ class ManagedProcess:
     name = "server"
 
     def __init__(self, *, port: int | None, data_dir: Path, host: str = "127.0.0.1") -> None:
-        """``port=None`` picks a free port; ``data_dir`` holds the data and ``<name>.log``."""
         self.host = host
         self.port = port if port is not None else free_port(host)
         self.data_dir = data_dir
         self.log_path = data_dir / f"{self.name}.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self.exit_code: int | None = None
 
     # --- subclass hooks -------------------------------------------------------------------
     def _argv(self) -> list[str]:
@@ -105,11 +105,6 @@ class ManagedProcess:
 
     def _ready(self) -> bool:
         raise NotImplementedError
-
-    def _env(self) -> dict[str, str]:
-        # A clean environment by default: the stand-in binaries read configuration from
-        # variables such as LISTENER_URL / CLUSTER_ID that must not leak in from the shell.
-        return {key: os.environ[key] for key in ("PATH", "HOME", "TMPDIR") if key in os.environ}
 
     # --- lifecycle ------------------------------------------------------------------------
     @property
@@ -120,20 +115,35 @@ class ManagedProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    @property
-    def exit_code(self) -> int | None:
-        """The exit code once the process ended by itself; ``None`` while running or stopped."""
+    def poll(self) -> int | None:
+        """The exit code if the process has ended on its own since it started, else ``None``."""
         return self._proc.poll() if self._proc is not None else None
+
+    def _env(self) -> dict[str, str]:
+        # A clean environment: both binaries read configuration from variables such as
+        # LISTENER_URL / CLUSTER_ID that must not leak in from the user's shell.
+        return {key: os.environ[key] for key in ("PATH", "HOME", "TMPDIR") if key in os.environ}
 
     def start(self, timeout: float = 30.0) -> Self:
         """Start the server and return once it answers; idempotent while it runs."""
+        self.launch()
+        self.wait_ready(timeout)
+        return self
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to answer (see :meth:`wait_ready`);
+        a no-op while it runs. Several servers launched first start in parallel."""
         if self.running:
-            return self
+            return
         if not port_is_free(self.port, self.host):
             raise StandinError(
                 f"{self.name}: port {self.host}:{self.port} is already in use; "
                 "choose another port or stop what is listening there"
             )
+        self._spawn()
+
+    def _spawn(self, pass_fds: tuple[int, ...] = ()) -> None:
+        """Start the child (log file, own session, dies with us), keeping ``pass_fds`` open."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         try:
@@ -144,14 +154,17 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
                 env=self._env(),
+                pass_fds=pass_fds,
                 start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
             )
         except OSError as exc:
             self._close_log()
             raise StandinError(f"{self.name}: cannot run {self._argv()[0]}: {exc}") from exc
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Return once the launched server answers; stops it and raises if it never does."""
         self._wait(self._ready, timeout, "to answer")
-        return self
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (lets the server save its data), SIGKILL after ``timeout``; idempotent."""
@@ -165,6 +178,9 @@ class ManagedProcess:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 proc.wait(5)
+        if proc is not None:
+            # The exit status of the last run (negative: killed by that signal).
+            self.exit_code = proc.returncode
         self._proc = None
         self._close_log()
 
@@ -173,6 +189,8 @@ class ManagedProcess:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait(5)
+        if self._proc is not None:
+            self.exit_code = self._proc.returncode
         self._proc = None
         self._close_log()
 

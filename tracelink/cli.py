@@ -39,7 +39,13 @@ class _Subcommand:
 
 
 # Order is the order `tracelink --help` lists them in.
-_SUBCOMMANDS: tuple[_Subcommand, ...] = ()
+_SUBCOMMANDS: tuple[_Subcommand, ...] = (
+    _Subcommand(
+        "setup",
+        "kibana.cli",
+        "install the index templates (and ILM policy); with --kibana-url, the Kibana objects",
+    ),
+)
 
 
 def add_settings_flags(
