@@ -98,8 +98,9 @@ def _plural(count: int, word: str, plural: str | None = None) -> str:
     return f"{count} {word if count == 1 else (plural or word + 's')}"
 
 
-def _verb(count: int, singular: str, plural: str) -> str:
-    return singular if count == 1 else plural
+def _count(count: int, noun: str, singular_verb: str, plural_verb: str) -> str:
+    """``1 span names`` / ``2 spans name``."""
+    return f"{_plural(count, noun)} {singular_verb if count == 1 else plural_verb}"
 
 
 def _seconds(micros: int) -> str:
@@ -121,13 +122,13 @@ def _dedupe(spans: Sequence[Span], warnings: list[str]) -> dict[str, Span]:
             conflicting.add(span.span_id)
     if copies:
         warnings.append(
-            f"{_plural(copies, 'span document')} {_verb(copies, 'was', 'were')} stored more than once (identical copies, "
-            "e.g. a retried write or an archived trace) shown once"
+            f"{_count(copies, 'span document', 'was', 'were')} stored more than once "
+            "(identical copies, e.g. a retried write or an archived trace): shown once"
         )
     if conflicting:
         warnings.append(
-            f"{_plural(len(conflicting), 'span ID')} {_verb(len(conflicting), 'occurs', 'occur')} more than once with different "
-            f"content ({_examples(conflicting)}): only the earliest of each is shown"
+            f"{_count(len(conflicting), 'span ID', 'occurs', 'occur')} more than once "
+            f"with different content ({_examples(conflicting)}): only the earliest of each is shown"
         )
     return by_id
 
@@ -148,7 +149,7 @@ def _order(by_id: dict[str, Span], warnings: list[str]) -> list[tuple[Span, int]
             orphaned.append(span.span_id)
     if orphaned:
         warnings.append(
-            f"{_plural(len(orphaned), 'span')} {_verb(len(orphaned), 'names', 'name')} a parent that is not in the trace "
+            f"{_count(len(orphaned), 'span', 'names', 'name')} a parent that is not in the trace "
             f"({_examples(orphaned)}): the parent was not indexed (yet) or was dropped; "
             "shown as top-level spans"
         )
@@ -190,7 +191,7 @@ def _skew_warnings(outside: dict[str, list[int]], tolerance_us: int, warnings: l
     for service in sorted(outside):
         offsets = outside[service]
         warnings.append(
-            f"service {service}: {_plural(len(offsets), 'log')} {_verb(len(offsets), 'lies', 'lie')} outside its span's "
+            f"service {service}: {_count(len(offsets), 'log', 'lies', 'lie')} outside its span's "
             f"time window by up to {_seconds(max(offsets))} (more than the "
             f"{_seconds(tolerance_us)} tolerance): clock skew between hosts, or logging "
             "after the span ended"
@@ -205,20 +206,21 @@ def _orphan_warnings(orphans: Sequence[LogRecord], have_spans: bool, warnings: l
     unknown = [log for log in orphans if log.span_id is not None and log.sampled is not False]
     if unsampled:
         warnings.append(
-            f"{_plural(len(unsampled), 'log')} {_verb(len(unsampled), 'comes', 'come')} from unsampled spans "
+            f"{_count(len(unsampled), 'log', 'comes', 'come')} from unsampled spans "
             "(trace.sampled=false): Jaeger never stored those spans"
         )
     if unknown:
         span_ids = {log.span_id for log in unknown if log.span_id is not None}
         warnings.append(
-            f"{_plural(len(unknown), 'log')} {_verb(len(unknown), 'refers', 'refer')} to {_plural(len(span_ids), 'span')} that "
-            f"{_verb(len(span_ids), 'is', 'are')} not in the trace ({_examples(span_ids)}): "
+            f"{_count(len(unknown), 'log', 'refers', 'refer')} to "
+            f"{_plural(len(span_ids), 'span')} that "
+            f"{'is' if len(span_ids) == 1 else 'are'} not in the trace ({_examples(span_ids)}): "
             "not indexed yet, dropped, or "
             "outside the searched window"
         )
     if without_span:
         warnings.append(
-            f"{_plural(len(without_span), 'log')} {_verb(len(without_span), 'carries', 'carry')} the trace ID but no span ID"
+            f"{_count(len(without_span), 'log', 'carries', 'carry')} the trace ID but no span ID"
         )
 
 

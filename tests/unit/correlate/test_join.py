@@ -94,7 +94,8 @@ def test_depth_first_children_by_start_time() -> None:
 def test_several_roots_by_start_time() -> None:
     trace = join_trace(TRACE, [span(2, None, 50), span(1, None, 10), span(3, 2, 60)], [])
     assert order(trace) == [(1, 0), (2, 0), (3, 1)]
-    assert trace.warnings == ["no logs found for this trace: its services may not log through tracelink, or the logs have not been shipped yet"]  # fmt: skip
+    assert len(trace.warnings) == 1
+    assert trace.warnings[0].startswith("no logs found for this trace")
 
 
 def test_equal_start_times_break_ties_by_span_id() -> None:
@@ -105,7 +106,7 @@ def test_equal_start_times_break_ties_by_span_id() -> None:
 def test_logs_hang_under_their_span_in_time_order() -> None:
     logs = [log("b", 2, 30), log("a", 2, 21), log("c", 1, 1), log("d", 1, None)]
     trace = join_trace(TRACE, [span(1, None, 0, 100), span(2, 1, 20)], logs)
-    assert [[l.event_id for l in s.logs] for s in trace.spans] == [["c", "d"], ["a", "b"]]
+    assert [[rec.event_id for rec in s.logs] for s in trace.spans] == [["c", "d"], ["a", "b"]]
     assert trace.orphan_logs == []
     assert trace.warnings == []
 
@@ -144,7 +145,7 @@ def test_orphans_are_explained() -> None:
         log("unsampled", 98, 3, sampled=False),
     ]
     trace = join_trace(TRACE, [span(1, None, 0)], logs)
-    assert [l.event_id for l in trace.orphan_logs] == ["no-span", "unknown", "unsampled"]
+    assert [rec.event_id for rec in trace.orphan_logs] == ["no-span", "unknown", "unsampled"]
     assert warned(trace, "1 log carries the trace ID but no span ID")
     assert warned(trace, "refers to 1 span that is not in the trace (0000000000000063)")
     assert warned(trace, "comes from unsampled spans")
@@ -186,12 +187,16 @@ def test_clock_skew_per_service() -> None:
     ]
     trace = join_trace(TRACE, spans, logs, skew_tolerance_us=1_000_000)
     skew = [w for w in trace.warnings if "time window by up to" in w]
+    tail = (
+        "(more than the 1.000 s tolerance): clock skew between hosts, "
+        "or logging after the span ended"
+    )
     assert skew == [
-        "service a: 2 logs lie outside its span's time window by up to 5.000 s (more than the 1.000 s tolerance): clock skew between hosts, or logging after the span ended",
-        "service b: 1 log lies outside its span's time window by up to 2.010 s (more than the 1.000 s tolerance): clock skew between hosts, or logging after the span ended",
-    ]  # fmt: skip
+        f"service a: 2 logs lie outside its span's time window by up to 5.000 s {tail}",
+        f"service b: 1 log lies outside its span's time window by up to 2.010 s {tail}",
+    ]
     # Skewed logs still sit under their span: the span ID is the truth, not the clock.
-    assert [l.event_id for l in trace.spans[1].logs] == ["early", "in-window", "slightly-late"]
+    assert [rec.event_id for rec in trace.spans[1].logs] == ["early", "in-window", "slightly-late"]
 
 
 def test_summary_and_first_error() -> None:
@@ -287,10 +292,10 @@ def test_every_span_and_log_appears_exactly_once(
     trace = join_trace(TRACE, spans, logs)
     ids = [s.span_id for s in trace.spans]
     assert len(ids) == len(set(ids)) == len({s.span_id for s in spans})
-    placed = [l.event_id for s in trace.spans for l in s.logs] + [
-        l.event_id for l in trace.orphan_logs
+    placed = [rec.event_id for s in trace.spans for rec in s.logs] + [
+        rec.event_id for rec in trace.orphan_logs
     ]
-    assert sorted(placed) == sorted(l.event_id for l in logs)  # type: ignore[type-var]
+    assert sorted(placed) == sorted(rec.event_id for rec in logs)  # type: ignore[type-var]
     position = {s.span_id: i for i, s in enumerate(trace.spans)}
     for index, item in enumerate(trace.spans):
         parent = item.parent_span_id
@@ -303,7 +308,7 @@ def test_every_span_and_log_appears_exactly_once(
             assert entry.span_id == item.span_id
     for orphan in trace.orphan_logs:
         assert orphan.span_id not in position
-    times = [l.timestamp_us or 0 for l in trace.orphan_logs]
+    times = [rec.timestamp_us or 0 for rec in trace.orphan_logs]
     assert times == sorted(times)
 
 

@@ -39,7 +39,9 @@ V2_EXPECTED = Span(
     },
     process_tags={"sdk.version": "1.2.1"},
     events=[
-        SpanEvent(1485467191639875, "testing-event", {"event": "testing-event", "event-x": "event-y"}),
+        SpanEvent(
+            1485467191639875, "testing-event", {"event": "testing-event", "event-x": "event-y"}
+        ),
         SpanEvent(1485467191639875, None, {"x": "y"}),
     ],
     links=[
