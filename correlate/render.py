@@ -34,10 +34,15 @@ _PALETTE: Final = (
     "#b8860b",
 )
 _MIN_BAR_PERCENT: Final = 0.3
+# Bars at least this wide carry their duration inside; narrower ones beside them.
+_LABEL_INSIDE_PERCENT: Final = 14.0
+# Present on every record and of no help when reading a trace (the JSON keeps them).
+_HIDDEN_FIELDS: Final = frozenset({"ecs.version"})
 
 
 @dataclass(frozen=True, slots=True)
 class LogRow:
+    position: float | None
     offset: str
     level: str
     level_class: str
@@ -57,6 +62,7 @@ class SpanRow:
     error: bool
     left: float
     width: float
+    label_inside: bool
     start_offset: str
     duration: str
     tags: list[tuple[str, str]]
@@ -100,20 +106,28 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def _log_row(log: LogRecord, origin_us: int) -> LogRow:
+def _log_row(log: LogRecord, origin_us: int, total_us: int) -> LogRow:
+    position = (
+        None
+        if log.timestamp_us is None
+        else round(min(max((log.timestamp_us - origin_us) / total_us * 100, 0), 100), 3)
+    )
     offset = (
         "+" + format_duration(log.timestamp_us - origin_us)
         if log.timestamp_us is not None
         else "time?"
     )
     return LogRow(
+        position=position,
         offset=offset,
         level=(log.level or "—").upper(),
         level_class=_level_class(log.level),
         service=log.service or "",
         message=log.message,
         event_id=log.event_id or "",
-        fields=sorted((key, _text(value)) for key, value in log.fields.items()),
+        fields=sorted(
+            (key, _text(value)) for key, value in log.fields.items() if key not in _HIDDEN_FIELDS
+        ),
     )
 
 
@@ -135,8 +149,8 @@ def waterfall(trace: CorrelatedTrace) -> Waterfall:
     }
     rows = []
     for span in trace.spans:
-        left = (span.start_us - origin) / total * 100
-        width = max(span.duration_us / total * 100, _MIN_BAR_PERCENT)
+        left = min((span.start_us - origin) / total * 100, 100 - _MIN_BAR_PERCENT)
+        width = min(max(span.duration_us / total * 100, _MIN_BAR_PERCENT), 100 - left)
         rows.append(
             SpanRow(
                 span_id=span.span_id,
@@ -145,8 +159,9 @@ def waterfall(trace: CorrelatedTrace) -> Waterfall:
                 color=colors.get(span.service, _PALETTE[-2]),
                 depth=span.depth,
                 error=span.error,
-                left=round(min(left, 100 - _MIN_BAR_PERCENT), 3),
-                width=round(min(width, 100 - min(left, 100 - _MIN_BAR_PERCENT)), 3),
+                left=round(left, 3),
+                width=round(width, 3),
+                label_inside=width >= _LABEL_INSIDE_PERCENT,
                 start_offset="+" + format_duration(span.start_us - origin),
                 duration=format_duration(span.duration_us),
                 tags=sorted((key, _text(value)) for key, value in span.tags.items()),
@@ -157,7 +172,7 @@ def waterfall(trace: CorrelatedTrace) -> Waterfall:
                     )
                     for event in span.events
                 ],
-                logs=[_log_row(log, origin) for log in span.logs],
+                logs=[_log_row(log, origin, total) for log in span.logs],
             )
         )
     ticks = [
@@ -170,7 +185,7 @@ def waterfall(trace: CorrelatedTrace) -> Waterfall:
         ticks=ticks,
         services=list(colors.items()),
         spans=rows,
-        orphan_logs=[_log_row(log, origin) for log in trace.orphan_logs],
+        orphan_logs=[_log_row(log, origin, total) for log in trace.orphan_logs],
     )
 
 

@@ -39,7 +39,9 @@ class _Subcommand:
 
 
 # Order is the order `tracelink --help` lists them in.
-_SUBCOMMANDS: tuple[_Subcommand, ...] = ()
+_SUBCOMMANDS: tuple[_Subcommand, ...] = (
+    _Subcommand("serve", "correlate.cli", "run the correlate API (uvicorn)"),
+)
 
 
 def add_settings_flags(
