@@ -13,8 +13,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from elasticsearch.serializer import OrjsonSerializer
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from correlate.deps import reject_unknown_query
 from correlate.errors import install_error_handlers
 from correlate.metrics import ApiMetrics, MetricsMiddleware
 from correlate.routes import correlate, health, logs, traces
@@ -60,6 +61,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -67,12 +69,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
     for module in (correlate, logs, traces, health):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    _without_validation_errors(app)
+    _publish_schema(app, settings)
     return app
 
 
-def _without_validation_errors(app: FastAPI) -> None:
-    """Invalid input is answered 400 with a ``detail`` string, never FastAPI's 422 list."""
+def _publish_schema(app: FastAPI, settings: ApiSettings) -> None:
+    """The OpenAPI document as the API behaves: invalid input is a 400 with a ``detail``
+    string (never FastAPI's 422 list), and ``limit_logs`` has this server's default and
+    maximum.
+    """
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -82,6 +87,15 @@ def _without_validation_errors(app: FastAPI) -> None:
         for path_item in schema.get("paths", {}).values():
             for operation in path_item.values():
                 operation.get("responses", {}).pop("422", None)
+                for parameter in operation.get("parameters", []):
+                    if parameter.get("name") == "limit_logs":
+                        parameter["schema"] = {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": settings.api_max_limit_logs,
+                            "default": settings.api_default_limit_logs,
+                            "title": "Limit Logs",
+                        }
         components = schema.get("components", {}).get("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)

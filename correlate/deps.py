@@ -8,12 +8,14 @@ import secrets
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from correlate.settings import ApiSettings
 from correlate.store import TraceStore
 
-__all__ = ["SettingsDep", "StoreDep", "require_token"]
+__all__ = ["SettingsDep", "StoreDep", "reject_unknown_query", "require_token"]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -72,3 +74,28 @@ async def require_token(
             "WWW-Authenticate": 'Basic realm="tracelink", charset="UTF-8"' if html else "Bearer"
         },
     )
+
+
+def reject_unknown_query(request: Request) -> None:
+    """400 for a query parameter the endpoint does not know: a typo (``limit_log=5``) must
+    not be silently ignored.
+    """
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = set(_query_names(route.dependant))
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        accepted = ", ".join(sorted(known)) or "none"
+        raise HTTPException(
+            status_code=400,
+            detail=f"unknown query parameter(s) {', '.join(map(repr, unknown))}; "
+            f"this endpoint accepts: {accepted}",
+        )
+
+
+def _query_names(dependant: Dependant) -> list[str]:
+    names = [param.alias for param in dependant.query_params]
+    for sub_dependant in dependant.dependencies:
+        names += _query_names(sub_dependant)
+    return names

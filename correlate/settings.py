@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 
-from tracelink.settings import ElasticsearchSettings, LinkSettings
+from tracelink.settings import ConfigError, ElasticsearchSettings, LinkSettings, env_name
 
 __all__ = ["ApiSettings"]
 
@@ -55,6 +55,11 @@ class ApiSettings(ElasticsearchSettings, LinkSettings):
     api_max_spans: int = Field(
         default=100_000, ge=1, description="spans read per trace at most (the rest: a warning)"
     )
+    api_default_limit_logs: int = Field(
+        default=10_000,
+        ge=0,
+        description="logs returned per trace when a request sets no limit_logs",
+    )
     api_max_limit_logs: int = Field(
         default=100_000, ge=1, description="the largest limit_logs a request may ask for"
     )
@@ -68,6 +73,14 @@ class ApiSettings(ElasticsearchSettings, LinkSettings):
         min_length=1,
         description="id of the Kibana data view on the log indices (for Discover links)",
     )
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        if self.api_default_limit_logs > self.api_max_limit_logs:
+            raise ConfigError(
+                env_name("api_default_limit_logs"),
+                f"must not exceed TRACELINK_API_MAX_LIMIT_LOGS ({self.api_max_limit_logs})",
+            )
 
     @field_validator("api_token", mode="before")
     @classmethod

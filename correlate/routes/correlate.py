@@ -33,7 +33,8 @@ TraceIdPath = Annotated[
     str,
     Path(
         description=_ACCEPTED,
-        json_schema_extra={"pattern": f"^[0-9a-fA-F]{{1,{TRACE_ID_HEX}}}$"},
+        # Not validated by FastAPI (that would answer 422): parse_trace_id answers 400.
+        json_schema_extra={"pattern": f"^(?!0+$)[0-9a-fA-F]{{1,{TRACE_ID_HEX}}}$"},
         examples=[_EXAMPLE],
     ),
 ]
@@ -54,11 +55,12 @@ EndQuery = Annotated[
     ),
 ]
 LimitLogsQuery = Annotated[
-    int,
+    int | None,
     Query(
         ge=0,
         description="return at most this many logs (the earliest); the response's summary "
-        "and warnings say when more exist. The server caps it (TRACELINK_API_MAX_LIMIT_LOGS).",
+        "and warnings say when more exist. Default and maximum are the server's "
+        "(TRACELINK_API_DEFAULT_LIMIT_LOGS, TRACELINK_API_MAX_LIMIT_LOGS).",
     ),
 ]
 
@@ -95,13 +97,15 @@ async def correlate(
     *,
     start: str | None,
     end: str | None,
-    limit_logs: int,
+    limit_logs: int | None,
     settings: ApiSettings,
     store: TraceStore,
 ) -> CorrelatedTrace:
     """Fetch, join and link one trace; HTTP errors as :class:`HTTPException`."""
     trace_id = parse_trace_id(raw_trace_id)
     window = _window(start, end)
+    if limit_logs is None:
+        limit_logs = settings.api_default_limit_logs
     if limit_logs > settings.api_max_limit_logs:
         raise HTTPException(
             status_code=400,
@@ -161,7 +165,7 @@ async def get_correlated_trace(
     store: StoreDep,
     start: StartQuery = None,
     end: EndQuery = None,
-    limit_logs: LimitLogsQuery = 10_000,
+    limit_logs: LimitLogsQuery = None,
 ) -> Response:
     trace = await correlate(
         trace_id, start=start, end=end, limit_logs=limit_logs, settings=settings, store=store
@@ -185,7 +189,7 @@ async def view_correlated_trace(
     store: StoreDep,
     start: StartQuery = None,
     end: EndQuery = None,
-    limit_logs: LimitLogsQuery = 10_000,
+    limit_logs: LimitLogsQuery = None,
 ) -> HTMLResponse:
     trace = await correlate(
         trace_id, start=start, end=end, limit_logs=limit_logs, settings=settings, store=store

@@ -191,3 +191,10 @@ async def test_elasticsearch_that_hangs_is_503_after_the_timeout(make_stack: Mak
         response = await stack.api.get(f"/correlate/{TRACE}")
     assert response.status_code == 503
     assert "Timeout" in response.json()["detail"]
+
+
+async def test_unknown_query_parameters_are_400(stack: Stack) -> None:
+    response = await stack.api.get(f"/correlate/{TRACE}", params={"limit_log": "5"})
+    assert response.status_code == 400
+    assert "'limit_log'" in response.json()["detail"]
+    assert "limit_logs" in response.json()["detail"]
