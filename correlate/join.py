@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from correlate.logs import LogRecord
+from correlate.logs import ERROR_LEVELS, LogRecord
 from correlate.spans import Span, SpanEvent, SpanLink
 from correlate.times import format_time_us
 
@@ -24,7 +24,7 @@ __all__ = ["CorrelatedTrace", "FirstError", "Summary", "TraceSpan", "join_trace"
 _EXAMPLES = 3
 
 
-@dataclass(slots=True)
+@dataclass
 class TraceSpan:
     """A span in the response: the span, its depth in the tree and its logs."""
 
@@ -44,7 +44,7 @@ class TraceSpan:
     logs: list[LogRecord]
 
 
-@dataclass(slots=True)
+@dataclass
 class FirstError:
     """The earliest error of the trace: an error span or an error-level log."""
 
@@ -57,7 +57,7 @@ class FirstError:
     message: str
 
 
-@dataclass(slots=True)
+@dataclass
 class Summary:
     services: list[str]
     start: str | None
@@ -72,7 +72,7 @@ class Summary:
     first_error: FirstError | None
 
 
-@dataclass(slots=True)
+@dataclass
 class CorrelatedTrace:
     """The response of ``GET /correlate/{trace_id}``; ``links`` are filled in by the API."""
 
@@ -183,8 +183,23 @@ def _order(by_id: dict[str, Span], warnings: list[str]) -> list[tuple[Span, int]
     return ordered
 
 
-def _log_sort_key(log: LogRecord) -> tuple[bool, int, str]:
-    return (log.timestamp_us is None, log.timestamp_us or 0, log.event_id or "")
+_UNTIMED = 2**63  # logs without a usable time sort last
+
+
+def _log_time(log: LogRecord) -> int:
+    stamp = log.timestamp_us
+    return _UNTIMED if stamp is None else stamp
+
+
+@dataclass
+class _LogFacts:
+    """What one pass over the (time-ordered) logs learns for the summary."""
+
+    services: set[str] = field(default_factory=set)
+    error_count: int = 0
+    first_error: LogRecord | None = None
+    first_us: int | None = None
+    last_us: int | None = None
 
 
 def _skew_warnings(outside: dict[str, list[int]], tolerance_us: int, warnings: list[str]) -> None:
@@ -247,7 +262,7 @@ def _presence_warnings(
         )
 
 
-def _first_error(spans: Iterable[Span], logs: Iterable[LogRecord]) -> FirstError | None:
+def _first_error(spans: Iterable[Span], error_log: LogRecord | None) -> FirstError | None:
     candidates: list[FirstError] = []
     error_span = min((s for s in spans if s.error), key=lambda s: s.start_us, default=None)
     if error_span is not None:
@@ -266,11 +281,6 @@ def _first_error(spans: Iterable[Span], logs: Iterable[LogRecord]) -> FirstError
                 message=message,
             )
         )
-    error_log = min(
-        (log for log in logs if log.is_error and log.timestamp_us is not None),
-        key=_log_sort_key,
-        default=None,
-    )
     if error_log is not None and error_log.timestamp_us is not None:
         candidates.append(
             FirstError(
@@ -289,34 +299,83 @@ def _first_error(spans: Iterable[Span], logs: Iterable[LogRecord]) -> FirstError
 
 def _summary(
     spans: Sequence[Span],
-    logs: Sequence[LogRecord],
+    log_count: int,
+    facts: _LogFacts,
     log_total: int,
     first_error: FirstError | None,
 ) -> Summary:
-    services = {span.service for span in spans}
-    services.update(log.service for log in logs if log.service)
+    services = {span.service for span in spans} | facts.services
     if spans:
         start: int | None = min(span.start_us for span in spans)
         end = max(span.end_us for span in spans)
     else:
-        times = [log.timestamp_us for log in logs if log.timestamp_us is not None]
-        start = min(times, default=None)
-        end = max(times, default=0)
+        start = facts.first_us
+        end = facts.last_us or 0
     error_spans = sum(1 for span in spans if span.error)
-    error_logs = sum(1 for log in logs if log.is_error)
     return Summary(
         services=sorted(services),
         start=None if start is None else format_time_us(start),
         start_us=start,
         duration_us=0 if start is None else end - start,
         span_count=len(spans),
-        log_count=len(logs),
-        log_total=max(log_total, len(logs)),
-        error_count=error_spans + error_logs,
+        log_count=log_count,
+        log_total=max(log_total, log_count),
+        error_count=error_spans + facts.error_count,
         error_span_count=error_spans,
-        error_log_count=error_logs,
+        error_log_count=facts.error_count,
         first_error=first_error,
     )
+
+
+def _place_logs(
+    by_id: dict[str, Span],
+    span_logs: dict[str, list[LogRecord]],
+    logs: Sequence[LogRecord],
+    tolerance_us: int,
+) -> tuple[list[LogRecord], dict[str, list[int]], _LogFacts]:
+    """Hang time-ordered ``logs`` under their spans (one pass: this is the hot loop)."""
+    windows = {
+        span_id: (
+            span.start_us - tolerance_us,
+            span.end_us + tolerance_us,
+            span,
+            span_logs[span_id],
+        )
+        for span_id, span in by_id.items()
+    }
+    orphans: list[LogRecord] = []
+    outside: dict[str, list[int]] = defaultdict(list)
+    facts = _LogFacts()
+    services = facts.services
+    for log in logs:
+        stamp = log.timestamp_us
+        service = log.service
+        if service:
+            services.add(service)
+        if log.level in ERROR_LEVELS:
+            facts.error_count += 1
+            if facts.first_error is None and stamp is not None:
+                facts.first_error = log
+        entry = windows.get(log.span_id) if log.span_id is not None else None
+        if entry is None:
+            orphans.append(log)
+            continue
+        low, high, span, bucket = entry
+        bucket.append(log)
+        if stamp is not None and (stamp < low or stamp > high):
+            outside[service or span.service].append(max(span.start_us - stamp, stamp - span.end_us))
+    timed = (
+        [log.timestamp_us for log in (logs[0], logs[-1]) if log.timestamp_us is not None]
+        if logs
+        else []
+    )
+    if timed:
+        facts.first_us = timed[0]
+        # Untimed logs sort last: the last timed one may sit before them.
+        facts.last_us = next(
+            log.timestamp_us for log in reversed(logs) if log.timestamp_us is not None
+        )
+    return orphans, outside, facts
 
 
 def join_trace(
@@ -340,21 +399,10 @@ def join_trace(
     by_id = _dedupe(spans, warnings)
     ordered = _order(by_id, warnings)
 
-    span_logs: dict[str, list[LogRecord]] = defaultdict(list)
-    orphans: list[LogRecord] = []
-    outside: dict[str, list[int]] = defaultdict(list)
-    sorted_logs = sorted(logs, key=_log_sort_key)
-    for log in sorted_logs:
-        span = by_id.get(log.span_id) if log.span_id is not None else None
-        if span is None:
-            orphans.append(log)
-            continue
-        span_logs[span.span_id].append(log)
-        stamp = log.timestamp_us
-        if stamp is not None:
-            offset = max(span.start_us - stamp, stamp - span.end_us)
-            if offset > skew_tolerance_us:
-                outside[log.service or span.service].append(offset)
+    # Stable: logs at the same instant keep the order storage gave (by event.id).
+    sorted_logs = sorted(logs, key=_log_time)
+    span_logs: dict[str, list[LogRecord]] = {span_id: [] for span_id in by_id}
+    orphans, outside, facts = _place_logs(by_id, span_logs, sorted_logs, skew_tolerance_us)
 
     unique_spans = list(by_id.values())
     _presence_warnings(unique_spans, sorted_logs, total, warnings)
@@ -376,14 +424,14 @@ def join_trace(
             process_tags=span.process_tags,
             events=span.events,
             links=span.links,
-            logs=span_logs.get(span.span_id, []),
+            logs=span_logs[span.span_id],
         )
         for span, depth in ordered
     ]
-    first_error = _first_error(unique_spans, sorted_logs)
+    first_error = _first_error(unique_spans, facts.first_error)
     return CorrelatedTrace(
         trace_id=trace_id,
-        summary=_summary(unique_spans, sorted_logs, total, first_error),
+        summary=_summary(unique_spans, len(sorted_logs), facts, total, first_error),
         spans=trace_spans,
         orphan_logs=orphans,
         warnings=warnings,

@@ -30,7 +30,7 @@ class SpanFormatError(ValueError):
     """A span document without a usable trace ID, span ID or start time."""
 
 
-@dataclass(slots=True)
+@dataclass
 class SpanEvent:
     """A span log / OTel span event: a point in time with fields (``event`` is its name)."""
 
@@ -39,7 +39,7 @@ class SpanEvent:
     fields: dict[str, Any]
 
 
-@dataclass(slots=True)
+@dataclass
 class SpanLink:
     """A reference that is not the parent: ``FOLLOWS_FROM``, or ``CHILD_OF`` another trace."""
 
@@ -48,7 +48,7 @@ class SpanLink:
     span_id: str
 
 
-@dataclass(slots=True)
+@dataclass
 class Span:
     """One span, whichever era of Jaeger wrote it. IDs are normalised lower-case hex."""
 

@@ -42,7 +42,8 @@ def parse_time_us(value: Any) -> int | None:
 def format_time_us(value: int) -> str:
     """µs since the epoch → ``2026-11-22T10:23:47.123456Z``."""
     moment = _EPOCH + timedelta(microseconds=min(max(value, _MIN_US), _MAX_US))
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times faster than strftime; the offset of UTC is always +00:00.
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_bound_us(value: str) -> int:

@@ -19,7 +19,7 @@ __all__ = ["LogAnswer", "router"]
 router = APIRouter(tags=["logs"], dependencies=[Depends(require_token)])
 
 
-@dataclass(slots=True)
+@dataclass
 class LogAnswer:
     """A log record, its trace ID (``null`` when logged outside any span) and links."""
 

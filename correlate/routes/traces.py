@@ -27,7 +27,7 @@ _UNIT_US: Final = {"s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_
 _DEFAULT_SINCE: Final = "1h"
 
 
-@dataclass(slots=True)
+@dataclass
 class RecentTrace:
     """A trace and its newest log that matched the filter."""
 
@@ -41,7 +41,7 @@ class RecentTrace:
     links: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
+@dataclass
 class RecentTraces:
     since: str
     traces: list[RecentTrace]
