@@ -17,6 +17,7 @@ Set ``TRACELINK_ES_URL`` to use a real Elasticsearch instead. Prints one JSON do
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -98,12 +99,22 @@ def models(specs: list[SpanSpec], docs: list[dict[str, Any]]) -> tuple[list[Span
     return [parse_span(spec.document()) for spec in specs], [parse_log(doc) for doc in docs]
 
 
-def median_ms(fn: Callable[[], object], repeat: int) -> float:
+def median_ms(fn: Callable[[], object], repeat: int, *, collect_garbage: bool = True) -> float:
+    """Median wall time of ``fn``; ``collect_garbage=False`` times it with the cyclic GC off
+    (as ``timeit`` does), which isolates the algorithm from full collections that the
+    surrounding heap — not the work itself — makes expensive.
+    """
     times = []
     for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
+        gc.collect()
+        if not collect_garbage:
+            gc.disable()
+        try:
+            started = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - started) * 1000)
+        finally:
+            gc.enable()
     return round(statistics.median(times), 2)
 
 
@@ -119,8 +130,11 @@ def bench_join(span_count: int, logs_per_span: int, repeat: int) -> dict[str, An
     return {
         "spans": span_count,
         "logs": len(logs),
-        "join_serialise_ms": median_ms(join_and_serialise, repeat),
-        "baseline_serialise_input_ms": median_ms(lambda: orjson.dumps([spans, logs]), repeat),
+        "join_serialise_ms": median_ms(join_and_serialise, repeat, collect_garbage=False),
+        "join_serialise_with_gc_ms": median_ms(join_and_serialise, repeat),
+        "baseline_serialise_input_ms": median_ms(
+            lambda: orjson.dumps([spans, logs]), repeat, collect_garbage=False
+        ),
         "parse_documents_ms": median_ms(
             lambda: ([parse_span(d) for d in span_docs], [parse_log(d) for d in docs]),
             max(repeat // 3, 3),
@@ -293,6 +307,12 @@ def main() -> int:
             "1k_spans_10k_logs": small,
             "10k_spans_100k_logs": large,
             "growth_10x_input": round(large["join_serialise_ms"] / small["join_serialise_ms"], 2),
+            "growth_10x_input_with_gc": round(
+                large["join_serialise_with_gc_ms"] / small["join_serialise_with_gc_ms"], 2
+            ),
+            "baseline_growth_10x_input": round(
+                large["baseline_serialise_input_ms"] / small["baseline_serialise_input_ms"], 2
+            ),
         },
     }
     es_url = os.environ.get("TRACELINK_ES_URL")

@@ -99,12 +99,18 @@ class LogRecord:
 
 
 def _flatten(source: Mapping[str, Any], prefix: str, into: dict[str, Any]) -> None:
+    # dict, not Mapping: documents come from JSON, and the ABC check is the hot spot. The
+    # second level is unrolled: most ECS fields are two deep (trace.id, log.level).
     for key, value in source.items():
-        # dict, not Mapping: documents come from JSON, and the ABC check is the hot spot.
-        if type(value) is dict and value:
-            _flatten(value, f"{prefix}{key}.", into)
-        else:
+        if type(value) is not dict or not value:
             into[prefix + key] = value
+            continue
+        outer = f"{prefix}{key}."
+        for inner_key, inner in value.items():
+            if type(inner) is dict and inner:
+                _flatten(inner, f"{outer}{inner_key}.", into)
+            else:
+                into[outer + inner_key] = inner
 
 
 def _text(value: Any) -> str | None:

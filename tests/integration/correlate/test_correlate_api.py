@@ -281,3 +281,17 @@ async def test_reference_template_and_fixtures(
     assert span["error"] is True
     assert span["tags"]["peer.ipv4"] == 23456
     assert [link["ref_type"] for link in span["links"]] == ["FOLLOWS_FROM", "CHILD_OF"]
+
+
+async def test_rollover_alias_and_dotted_daily_indices(stack: Stack) -> None:
+    """Rollover mode (read alias over jaeger-span-000001) and v1's '.' date separator."""
+    prefix = stack.settings.jaeger_index_prefix
+    backing = f"{prefix}-jaeger-span-000001"
+    await stack.es.indices.create(index=backing, aliases={f"{prefix}-jaeger-span-read": {}})
+    root, child, other = spans()[0], spans()[1], spans()[2]
+    await stack.write_spans([root], index=backing)
+    await stack.write_spans([child], index=f"{prefix}-jaeger-span-2026.11.22")
+    await stack.write_spans([other], index=f"{prefix}-jaeger-span-2026-11-22-23")  # hourly
+    for params in ({}, {"start": at(0), "end": at(500)}):
+        body = (await stack.api.get(f"/correlate/{TRACE}", params=params)).json()
+        assert {span["span_id"] for span in body["spans"]} == {ROOT, CHARGE, RESERVE}, params
