@@ -15,8 +15,9 @@ import prison
 
 from correlate.times import format_time_us
 from tracelink.layout import LOG_FIELDS
+from tracelink.settings import LinkSettings
 
-__all__ = ["correlate_url", "jaeger_trace_url", "kibana_discover_url", "rison"]
+__all__ = ["correlate_url", "jaeger_trace_url", "kibana_discover_url", "rison", "trace_links"]
 
 # Kept as-is by Kibana's URL encoding of rison (plus what quote() never escapes).
 _RISON_SAFE: Final = "!'(),:*@$/"
@@ -43,6 +44,15 @@ def jaeger_trace_url(jaeger_ui_url: str, trace_id: str) -> str:
 def correlate_url(api_public_url: str, trace_id: str, *, view: bool = False) -> str:
     """This API's JSON (or, with ``view``, HTML) answer for the trace."""
     return f"{api_public_url}/correlate/{trace_id}" + ("/view" if view else "")
+
+
+def trace_links(links: LinkSettings, trace_id: str) -> dict[str, str]:
+    """Where to look at a trace: this API (JSON and view) and the Jaeger UI."""
+    return {
+        "correlate": correlate_url(links.api_public_url, trace_id),
+        "view": correlate_url(links.api_public_url, trace_id, view=True),
+        "jaeger": jaeger_trace_url(links.jaeger_ui_url, trace_id),
+    }
 
 
 def kibana_discover_url(

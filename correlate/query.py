@@ -136,6 +136,23 @@ def _range(field: str, window: Window, *, as_millis: bool) -> dict[str, Any] | N
     return {"range": {field: bounds}}
 
 
+def _paged(
+    filters: list[dict[str, Any]],
+    sort: list[dict[str, Any]],
+    size: int,
+    search_after: list[Any] | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "query": {"bool": {"filter": filters}},
+        "sort": sort,
+        "size": size,
+        "track_total_hits": True,
+    }
+    if search_after is not None:
+        body["search_after"] = search_after
+    return body
+
+
 def span_search(
     trace_id: str, window: Window, *, size: int, search_after: list[Any] | None = None
 ) -> dict[str, Any]:
@@ -143,15 +160,7 @@ def span_search(
     filters: list[dict[str, Any]] = [{"terms": {"traceID": jaeger_trace_id_variants(trace_id)}}]
     if (bound := _range("startTimeMillis", window, as_millis=True)) is not None:
         filters.append(bound)
-    body: dict[str, Any] = {
-        "query": {"bool": {"filter": filters}},
-        "sort": SPAN_SORT,
-        "size": size,
-        "track_total_hits": True,
-    }
-    if search_after is not None:
-        body["search_after"] = search_after
-    return body
+    return _paged(filters, SPAN_SORT, size, search_after)
 
 
 def log_search(
@@ -161,15 +170,7 @@ def log_search(
     filters: list[dict[str, Any]] = [{"term": {_TRACE_ID: trace_id}}]
     if (bound := _range(_TIMESTAMP, window, as_millis=False)) is not None:
         filters.append(bound)
-    body: dict[str, Any] = {
-        "query": {"bool": {"filter": filters}},
-        "sort": LOG_SORT,
-        "size": size,
-        "track_total_hits": True,
-    }
-    if search_after is not None:
-        body["search_after"] = search_after
-    return body
+    return _paged(filters, LOG_SORT, size, search_after)
 
 
 def trace_msearch(

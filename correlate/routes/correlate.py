@@ -11,11 +11,9 @@ from fastapi.responses import HTMLResponse, Response
 from correlate.deps import SettingsDep, StoreDep, require_token
 from correlate.errors import error_responses
 from correlate.join import CorrelatedTrace, join_trace
-from correlate.links import correlate_url, jaeger_trace_url, kibana_discover_url
+from correlate.links import kibana_discover_url, trace_links
 from correlate.query import Window
 from correlate.render import render_trace
-from correlate.settings import ApiSettings
-from correlate.store import TraceStore
 from correlate.times import parse_bound_us
 from tracelink.ids import TRACE_ID_HEX, normalize_trace_id
 
@@ -93,15 +91,16 @@ def _window(start: str | None, end: str | None) -> Window:
 
 
 async def correlate(
-    raw_trace_id: str,
     *,
-    start: str | None,
-    end: str | None,
-    limit_logs: int | None,
-    settings: ApiSettings,
-    store: TraceStore,
+    trace_id: TraceIdPath,
+    settings: SettingsDep,
+    store: StoreDep,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    limit_logs: LimitLogsQuery = None,
 ) -> CorrelatedTrace:
-    """Fetch, join and link one trace; HTTP errors as :class:`HTTPException`."""
+    """Fetch, join and link one trace (the dependency both representations share)."""
+    raw_trace_id = trace_id
     trace_id = parse_trace_id(raw_trace_id)
     window = _window(start, end)
     if limit_logs is None:
@@ -130,7 +129,7 @@ async def correlate(
     start_us = trace.summary.start_us
     end_us = None if start_us is None else start_us + trace.summary.duration_us
     trace.links = {
-        "jaeger": jaeger_trace_url(settings.jaeger_ui_url, trace_id),
+        **trace_links(settings, trace_id),
         "kibana": kibana_discover_url(
             settings.kibana_url,
             settings.kibana_log_data_view,
@@ -138,10 +137,11 @@ async def correlate(
             start_us=start_us,
             end_us=end_us,
         ),
-        "json": correlate_url(settings.api_public_url, trace_id),
-        "view": correlate_url(settings.api_public_url, trace_id, view=True),
     }
     return trace
+
+
+CorrelatedDep = Annotated[CorrelatedTrace, Depends(correlate)]
 
 
 @router.get(
@@ -158,18 +158,7 @@ async def correlate(
         **error_responses(400, 401, 404, 503),
     },
 )
-async def get_correlated_trace(
-    *,
-    trace_id: TraceIdPath,
-    settings: SettingsDep,
-    store: StoreDep,
-    start: StartQuery = None,
-    end: EndQuery = None,
-    limit_logs: LimitLogsQuery = None,
-) -> Response:
-    trace = await correlate(
-        trace_id, start=start, end=end, limit_logs=limit_logs, settings=settings, store=store
-    )
+async def get_correlated_trace(trace: CorrelatedDep) -> Response:
     return Response(orjson.dumps(trace), media_type="application/json")
 
 
@@ -182,18 +171,7 @@ async def get_correlated_trace(
         **error_responses(400, 401, 404, 503, html=True),
     },
 )
-async def view_correlated_trace(
-    *,
-    trace_id: TraceIdPath,
-    settings: SettingsDep,
-    store: StoreDep,
-    start: StartQuery = None,
-    end: EndQuery = None,
-    limit_logs: LimitLogsQuery = None,
-) -> HTMLResponse:
-    trace = await correlate(
-        trace_id, start=start, end=end, limit_logs=limit_logs, settings=settings, store=store
-    )
+async def view_correlated_trace(trace: CorrelatedDep) -> HTMLResponse:
     return HTMLResponse(render_trace(trace))
 
 

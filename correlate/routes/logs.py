@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from correlate.deps import SettingsDep, StoreDep, require_token
 from correlate.errors import error_responses
-from correlate.links import correlate_url, jaeger_trace_url
+from correlate.links import trace_links
 from correlate.logs import LogRecord
 
 __all__ = ["LogAnswer", "router"]
@@ -59,10 +59,6 @@ async def get_log(
         raise HTTPException(status_code=404, detail=f"no log record with event.id {event_id!r}")
     links: dict[str, str] = {}
     if log.trace_id is not None:
-        links = {
-            "correlate": correlate_url(settings.api_public_url, log.trace_id),
-            "view": correlate_url(settings.api_public_url, log.trace_id, view=True),
-            "jaeger": jaeger_trace_url(settings.jaeger_ui_url, log.trace_id),
-        }
+        links = trace_links(settings, log.trace_id)
     answer = LogAnswer(log=log, trace_id=log.trace_id, links=links)
     return Response(orjson.dumps(answer), media_type="application/json")

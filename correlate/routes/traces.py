@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from correlate.deps import SettingsDep, StoreDep, require_token
 from correlate.errors import error_responses
-from correlate.links import correlate_url, jaeger_trace_url
+from correlate.links import trace_links
 from correlate.logs import LEVEL_NAMES, level_names_at_least
 from correlate.query import Window
 from correlate.times import format_time_us, parse_bound_us
@@ -118,11 +118,7 @@ async def recent_traces(
             level=record.level,
             message=record.message,
             event_id=record.event_id,
-            links={
-                "correlate": correlate_url(settings.api_public_url, record.trace_id),
-                "view": correlate_url(settings.api_public_url, record.trace_id, view=True),
-                "jaeger": jaeger_trace_url(settings.jaeger_ui_url, record.trace_id),
-            },
+            links=trace_links(settings, record.trace_id),
         )
         for record in records
         if record.trace_id is not None
