@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 from types import FrameType
 
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         "correlate API on http://%s:%d (Elasticsearch %s, log indices %s-*, span indices %s)",
         settings.api_host,
         settings.api_port,
-        ", ".join(settings.es_url),
+        # A URL may carry user:password@: never logged.
+        ", ".join(re.sub(r"//[^/@]*@", "//", url) for url in settings.es_url),
         settings.log_index_prefix,
         (settings.jaeger_index_prefix + "-" if settings.jaeger_index_prefix else "")
         + "jaeger-span-*",
