@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -260,5 +259,3 @@ def test_view_in_headless_chromium(served: Served, tmp_path: Path) -> None:
     data = screenshot.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(data) > 20_000  # a rendered page, not a blank one
-    if sys.platform == "linux":
-        assert served.process.poll() is None
