@@ -45,6 +45,7 @@ _SUBCOMMANDS: tuple[_Subcommand, ...] = (
         "kibana.cli",
         "install the index templates (and ILM policy); with --kibana-url, the Kibana objects",
     ),
+    _Subcommand("serve", "correlate.cli", "run the correlate API (uvicorn)"),
 )
 
 
