@@ -1,0 +1,199 @@
+"""The shared processor chain, and the stdlib formatter that runs it.
+
+One list of processors — structlog's contextvars, the trace stamp, redaction, the ECS
+renderer — serves both worlds: structlog runs it as its processor chain, and
+:class:`ECSFormatter` (a structlog ``ProcessorFormatter``) runs it as ``foreign_pre_chain``
++ ``processors`` for stdlib records, so third-party logs come out in the same shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+import structlog
+from structlog.contextvars import merge_contextvars
+from structlog.typing import EventDict, Processor
+
+from logging_ext import _fields as ecs
+from logging_ext._processors import DEFAULT_REDACT_KEYS, RedactSecrets, add_trace_context
+from logging_ext._render import ECSRenderer, Rendered, safe_repr, safe_str
+from logging_ext._trace import OTEL_RECORD_ATTRS, STAMP_ATTR, record_trace
+
+__all__ = ["ECSFormatter", "ecs_processors", "event_dict_from_record", "resolve_service"]
+
+# Attributes every LogRecord has (plus what formatters, structlog and LoggingInstrumentor
+# add); anything else in record.__dict__ came from ``extra=`` and is a structured field.
+RECORD_ATTRS: Final = frozenset(
+    {
+        *logging.makeLogRecord({}).__dict__,
+        "message",
+        "asctime",
+        "taskName",
+        STAMP_ATTR,
+        *OTEL_RECORD_ATTRS,
+        "_logger",
+        "_name",
+        "_from_structlog",
+    }
+)
+
+
+def event_dict_from_record(record: logging.LogRecord) -> EventDict:
+    """A stdlib record as a foreign event dict: message, extras, and the record itself."""
+    try:
+        message = record.getMessage()
+        event_dict: EventDict = {"event": message}
+    except Exception as exc:  # noqa: BLE001 - bad %-args are the caller's bug, not a crash
+        event_dict = {
+            "event": f"{safe_str(record.msg)} {safe_repr(record.args)}",
+            ecs.RENDER_ERROR: f"message formatting failed: {type(exc).__name__}: {safe_str(exc)}",
+        }
+    attrs = record.__dict__
+    if attrs.keys() - RECORD_ATTRS:
+        for key, value in attrs.items():
+            if key not in RECORD_ATTRS:
+                # "event" is structlog's message key: an extra of that name is moved aside
+                # here, as every conflicting extra is by the renderer.
+                event_dict[ecs.CONFLICT_PREFIX + key if key == "event" else key] = value
+    if record.exc_info:
+        event_dict["exc_info"] = record.exc_info
+    if record.stack_info:
+        event_dict["stack_info"] = record.stack_info
+    event_dict["_record"] = record
+    return event_dict
+
+
+def resolve_service(
+    service_name: str | None, service_version: str | None, environment: str | None
+) -> tuple[str, str | None, str | None]:
+    """Fill what was not given from the OpenTelemetry resource (tracer provider, else env).
+
+    Argument > ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` (or the resource of the
+    SDK tracer provider already installed) > nothing.
+    """
+    if service_name is not None and service_version is not None and environment is not None:
+        return service_name, service_version, environment
+    attributes = _resource_attributes()
+
+    def attr(*names: str) -> str | None:
+        for name in names:
+            value = attributes.get(name)
+            if isinstance(value, str) and value:
+                return value
+        return None
+
+    return (
+        service_name if service_name is not None else attr("service.name") or "unknown_service",
+        service_version if service_version is not None else attr("service.version"),
+        environment
+        if environment is not None
+        else attr("deployment.environment.name", "deployment.environment"),
+    )
+
+
+def _resource_attributes() -> Mapping[str, Any]:
+    from opentelemetry import trace
+
+    resource = getattr(trace.get_tracer_provider(), "resource", None)
+    attributes = getattr(resource, "attributes", None)
+    if isinstance(attributes, Mapping):
+        return attributes
+    from opentelemetry.sdk.resources import Resource
+
+    return Resource.create().attributes
+
+
+def ecs_processors(
+    service_name: str | None = None,
+    *,
+    service_version: str | None = None,
+    environment: str | None = None,
+    redact_keys: Iterable[str] = DEFAULT_REDACT_KEYS,
+    as_bytes: bool = False,
+) -> list[Processor]:
+    """The shared chain for a structlog configuration, ending in the ECS JSON renderer.
+
+    ``[merge_contextvars, add_trace_context, RedactSecrets(redact_keys), ECSRenderer(...)]``;
+    the renderer returns ``str`` for ``PrintLoggerFactory`` or, with ``as_bytes=True``,
+    ``bytes`` for ``BytesLoggerFactory``. :class:`ECSFormatter` runs the same chain.
+    """
+    name, version, env = resolve_service(service_name, service_version, environment)
+    return [
+        merge_contextvars,
+        add_trace_context,
+        RedactSecrets(redact_keys),
+        ECSRenderer(name, service_version=version, environment=env, as_bytes=as_bytes),
+    ]
+
+
+class ECSFormatter(structlog.stdlib.ProcessorFormatter):
+    """A stdlib ``logging.Formatter`` that renders records as ECS JSON (CONTRACTS §3).
+
+    A ``ProcessorFormatter`` whose ``foreign_pre_chain`` is the first half of
+    :func:`ecs_processors` (contextvars, trace) and whose ``processors`` are the rest
+    (redaction, renderer): stdlib records and structlog events passed through
+    ``ProcessorFormatter.wrap_for_formatter`` come out alike. The trace is the one each
+    record was created in when :func:`~logging_ext.install_trace_record_factory` (or
+    LoggingInstrumentor) is active, else the one current while formatting.
+
+    Unlike its base class it neither copies nor modifies the record, and never raises.
+    """
+
+    def __init__(
+        self,
+        service_name: str | None = None,
+        *,
+        service_version: str | None = None,
+        environment: str | None = None,
+        redact_keys: Iterable[str] = DEFAULT_REDACT_KEYS,
+        chain: Sequence[Processor] | None = None,
+    ) -> None:
+        if chain is None:
+            chain = ecs_processors(
+                service_name,
+                service_version=service_version,
+                environment=environment,
+                redact_keys=redact_keys,
+            )
+        renderer = chain[-1]
+        if not isinstance(renderer, ECSRenderer):
+            raise TypeError("the chain must end with an ECSRenderer")
+        pre_chain = list(chain[:2])
+        super().__init__(processors=list(chain[2:]), foreign_pre_chain=pre_chain)
+        self.renderer = renderer
+        self._pre_chain = tuple(pre_chain)
+        self._post_chain = tuple(chain[2:-1])
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.render(record)[0].decode("utf-8")
+
+    def render(self, record: logging.LogRecord) -> Rendered:
+        """The record as ECS JSON bytes (no newline) and its trace stamp; never raises."""
+        try:
+            msg = record.msg
+            if isinstance(msg, dict) and "_logger" in record.__dict__:
+                # An event dict from structlog's wrap_for_formatter: its chain already ran.
+                method_name = safe_str(record.__dict__.get("_name", "info"))
+                event_dict: EventDict = dict(msg)
+                event_dict["_record"] = record
+                event_dict["_from_structlog"] = True
+            else:
+                method_name = record.levelname.lower()
+                event_dict = event_dict_from_record(record)
+                for processor in self._pre_chain:
+                    event_dict = processor(None, method_name, event_dict)  # type: ignore[assignment]
+            for processor in self._post_chain:
+                event_dict = processor(None, method_name, event_dict)  # type: ignore[assignment]
+            return self.renderer.render(None, method_name, event_dict)
+        except Exception as exc:  # noqa: BLE001 - logging never raises into the application
+            stamp = record_trace(record)
+            fallback: EventDict = {
+                "event": safe_str(record.msg),
+                "_record": record,
+                ecs.RENDER_ERROR: f"{type(exc).__name__}: {safe_str(exc)}",
+            }
+            if stamp is not None:
+                fallback[ecs.TRACE_ID], fallback[ecs.SPAN_ID], fallback[ecs.SAMPLED] = stamp
+            return self.renderer.render(None, record.levelname.lower(), fallback)

@@ -1,0 +1,346 @@
+"""The ECS JSON renderer: the last step of the shared chain, for structlog and stdlib alike.
+
+It is the only place that writes contract fields (CONTRACTS §3), which is what guarantees
+that structured extras never overwrite them. Rendering never raises: values orjson cannot
+serialise fall back to their ``repr``, and a record that still cannot be rendered becomes a
+minimal record that says so.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import orjson
+from structlog.typing import EventDict, WrappedLogger
+
+from logging_ext import _fields as ecs
+from logging_ext._ids import uuid7
+from logging_ext._trace import TraceStamp
+
+__all__ = ["ECSRenderer", "Rendered", "safe_repr", "safe_str"]
+
+Rendered = tuple[bytes, TraceStamp | None]
+"""One record as UTF-8 JSON (no trailing newline) and the trace it carries (Kafka key)."""
+
+_LEVEL_ALIASES: Final = {
+    "warn": "warning",
+    "exception": "error",
+    "fatal": "critical",
+    "msg": "info",
+}
+
+# Keys known not to conflict with contract fields; a cheap subset test skips the per-key
+# check for the usual records. Bounded so that generated key names cannot grow it forever.
+_safe_keys: set[str] = set()
+_SAFE_KEYS_MAX = 8192
+
+_INT64_MIN = -(2**63)
+_UINT64_MAX = 2**64 - 1
+
+
+def safe_repr(value: object) -> str:
+    """``repr(value)``, or a description of the object when its ``__repr__`` raises."""
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001 - user objects may raise anything from __repr__
+        return f"<unrepresentable {type(value).__qualname__} object>"
+
+
+def safe_str(value: object) -> str:
+    """``str(value)``, falling back to :func:`safe_repr`."""
+    if type(value) is str:
+        return value
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - user objects may raise anything from __str__
+        return safe_repr(value)
+
+
+def _type_name(exc_type: type[BaseException]) -> str:
+    module = getattr(exc_type, "__module__", "builtins")
+    name = getattr(exc_type, "__qualname__", exc_type.__name__)
+    return name if module == "builtins" else f"{module}.{name}"
+
+
+_ExcInfo = tuple[type[BaseException], BaseException, Any]
+
+
+def _exc_info(value: object) -> _ExcInfo | None:
+    """Normalise structlog's/stdlib's ``exc_info`` (True, an exception, or a 3-tuple)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        current = sys.exc_info()
+        return None if current[0] is None else current
+    if isinstance(value, BaseException):
+        return type(value), value, value.__traceback__
+    if isinstance(value, tuple) and len(value) == 3 and isinstance(value[1], BaseException):
+        return value
+    return None
+
+
+def _format_exception(info: _ExcInfo) -> str:
+    try:
+        return "".join(traceback.format_exception(*info)).rstrip("\n")
+    except Exception:  # noqa: BLE001 - a broken traceback must not lose the record
+        return safe_repr(info[1])
+
+
+def _stack_text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value.rstrip("\n") or None
+    if value is True:
+        # structlog's stack_info=True: the stack of the logging call, without our frames.
+        frames = [
+            frame
+            for frame in traceback.extract_stack()
+            if "/structlog/" not in frame.filename and "/logging_ext/" not in frame.filename
+        ]
+        return "Stack (most recent call last):\n" + "".join(traceback.format_list(frames)).rstrip(
+            "\n"
+        )
+    return None
+
+
+_pid: int = -1
+
+
+def _current_pid() -> int:
+    return _pid
+
+
+def _reset_pid() -> None:
+    global _pid  # noqa: PLW0603 - refreshed in every forked child
+    _pid = os.getpid()
+
+
+_pid_hook_lock = threading.Lock()
+_pid_hooked = False
+
+
+def _hook_pid() -> None:
+    """Cache ``os.getpid()`` (a system call per record otherwise), refreshed after fork."""
+    global _pid_hooked  # noqa: PLW0603
+    with _pid_hook_lock:
+        if not _pid_hooked:
+            _reset_pid()
+            os.register_at_fork(after_in_child=_reset_pid)
+            _pid_hooked = True
+
+
+def _default(value: object) -> str:
+    return safe_repr(value)
+
+
+def _sanitize(value: Any, depth: int = 0) -> Any:  # noqa: PLR0911 - one case per type
+    """A JSON-safe copy of ``value``: what orjson refused becomes its ``repr``."""
+    if depth > 64:
+        return safe_repr(value)
+    kind = type(value)
+    if kind is str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if kind is bool or kind is float or value is None:
+        return value
+    if kind is int:
+        return value if _INT64_MIN <= value <= _UINT64_MAX else safe_repr(value)
+    if isinstance(value, Mapping):
+        try:
+            items = list(value.items())
+        except Exception:  # noqa: BLE001 - a mapping that cannot be iterated
+            return safe_repr(value)
+        return {
+            _sanitize(key if type(key) is str else safe_str(key), depth + 1): _sanitize(
+                item, depth + 1
+            )
+            for key, item in items
+        }
+    if isinstance(value, list | tuple):
+        return [_sanitize(item, depth + 1) for item in value]
+    try:
+        orjson.dumps(value, default=_default)
+    except (TypeError, ValueError, RecursionError):
+        return safe_repr(value)
+    return value
+
+
+def dumps(document: Mapping[str, Any]) -> bytes:
+    """``document`` as compact UTF-8 JSON; never raises on odd values (see module doc)."""
+    try:
+        return orjson.dumps(document, default=_default)
+    except (TypeError, ValueError, RecursionError):
+        return orjson.dumps(_sanitize(document), default=_default)
+
+
+class ECSRenderer:
+    """Render an event dict as one ECS JSON record (CONTRACTS §3), the last processor.
+
+    As a structlog processor it returns ``str`` (for ``PrintLogger`` and
+    ``ProcessorFormatter``), or ``bytes`` with ``as_bytes=True`` (for ``BytesLogger``).
+    :meth:`render` returns the bytes together with the trace stamp, for the Kafka key.
+
+    Static fields come from the arguments; ``service_version``/``environment`` left as
+    ``None`` are omitted. ``clock`` (nanoseconds since the epoch) and ``event_id`` exist for
+    golden tests; stdlib records always use their own creation time.
+    """
+
+    def __init__(
+        self,
+        service_name: str,
+        *,
+        service_version: str | None = None,
+        environment: str | None = None,
+        host_name: str | None = None,
+        as_bytes: bool = False,
+        clock: Callable[[], int] = time.time_ns,
+        event_id: Callable[[], str] = uuid7,
+    ) -> None:
+        self.service_name = service_name
+        self.service_version = service_version
+        self.environment = environment
+        self.host_name = socket.gethostname() if host_name is None else host_name
+        self.as_bytes = as_bytes
+        self._clock = clock
+        self._event_id = event_id
+        service: dict[str, str] = {ecs.SERVICE: service_name}
+        if service_version is not None:
+            service[ecs.SERVICE_VERSION] = service_version
+        if environment is not None:
+            service[ecs.ENVIRONMENT] = environment
+        service[ecs.HOST] = self.host_name
+        self._service = service
+        self._second: tuple[int, str] = (-1, "")
+        _hook_pid()
+
+    def __call__(
+        self, logger: WrappedLogger, method_name: str, event_dict: EventDict
+    ) -> str | bytes:
+        line = self.render(logger, method_name, event_dict)[0]
+        return line if self.as_bytes else line.decode("utf-8")
+
+    def _timestamp(self, micros: int) -> str:
+        second, fraction = divmod(micros, 1_000_000)
+        cached = self._second
+        if cached[0] != second:
+            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            self._second = cached
+        return f"{cached[1]}.{fraction:06d}Z"
+
+    def render(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Rendered:
+        """The record as JSON bytes and its trace stamp; consumes ``event_dict``."""
+        try:
+            return self._render(logger, method_name, event_dict)
+        except Exception as exc:  # noqa: BLE001 - logging never raises into the application
+            return self._emergency(logger, method_name, event_dict, exc), None
+
+    # One function on purpose: it runs once per record, and calls are what costs here.
+    def _render(  # noqa: PLR0912, PLR0915
+        self, logger: WrappedLogger, method_name: str, event_dict: EventDict
+    ) -> Rendered:
+        pop = event_dict.pop
+        record = pop("_record", None)
+        pop("_from_structlog", None)
+        message = pop("event", "")
+        exc_info = pop("exc_info", None)
+        stack_info = pop("stack_info", None)
+        trace_id = pop(ecs.TRACE_ID, None)
+        span_id = pop(ecs.SPAN_ID, None)
+        sampled = pop(ecs.SAMPLED, None)
+
+        if record is not None:
+            micros = round(record.created * 1_000_000)
+            level = record.levelname.lower()
+            logger_name = record.name
+            thread = record.threadName
+            pid = record.process
+            if exc_info is None and record.exc_info:
+                exc_info = record.exc_info
+        else:
+            micros = self._clock() // 1000
+            level = _LEVEL_ALIASES.get(method_name, method_name)
+            logger_name = getattr(logger, "name", None)
+            if type(logger_name) is not str:
+                logger_name = safe_str(pop("logger", ""))
+            thread = threading.current_thread().name
+            pid = _pid
+
+        out: dict[str, Any] = {
+            ecs.TIMESTAMP: self._timestamp(micros),
+            ecs.LEVEL: level,
+            ecs.MESSAGE: message if type(message) is str else safe_str(message),
+            ecs.LOGGER: logger_name,
+        }
+        stamp: TraceStamp | None = None
+        if trace_id is not None and span_id is not None:
+            stamp = (trace_id, span_id, bool(sampled))
+            out[ecs.TRACE_ID] = trace_id
+            out[ecs.SPAN_ID] = span_id
+            out[ecs.SAMPLED] = stamp[2]
+        elif trace_id is not None or span_id is not None or sampled is not None:
+            # Half a trace context is not one: keep what was given, aside.
+            for key, value in (
+                (ecs.TRACE_ID, trace_id),
+                (ecs.SPAN_ID, span_id),
+                (ecs.SAMPLED, sampled),
+            ):
+                if value is not None:
+                    event_dict[ecs.CONFLICT_PREFIX + key] = value
+        out[ecs.EVENT_ID] = self._event_id()
+        out.update(self._service)
+        out[ecs.PID] = pid
+        out[ecs.THREAD] = thread
+        if exc_info is not None:
+            info = _exc_info(exc_info)
+            if info is not None:
+                out[ecs.ERROR_TYPE] = _type_name(info[0])
+                out[ecs.ERROR_MESSAGE] = safe_str(info[1])
+                out[ecs.ERROR_STACK] = _format_exception(info)
+        if stack_info is not None:
+            stack = _stack_text(stack_info)
+            if stack is not None:
+                out[ecs.STACK_INFO] = stack
+        out[ecs.ECS_VERSION] = ecs.ECS_VERSION_VALUE
+        if event_dict:
+            if event_dict.keys() <= _safe_keys:
+                out.update(event_dict)
+            else:
+                _add_extras(out, event_dict)
+        return dumps(out), stamp
+
+    def _emergency(
+        self, logger: WrappedLogger, method_name: str, event_dict: EventDict, exc: BaseException
+    ) -> bytes:
+        record = event_dict.get("_record")
+        out: dict[str, Any] = {
+            ecs.TIMESTAMP: self._timestamp(time.time_ns() // 1000),
+            ecs.LEVEL: _LEVEL_ALIASES.get(method_name, method_name),
+            ecs.MESSAGE: safe_repr(event_dict.get("event")),
+            ecs.LOGGER: getattr(record, "name", None) or safe_str(getattr(logger, "name", "")),
+            ecs.EVENT_ID: uuid7(),
+            **self._service,
+            ecs.PID: _pid,
+            ecs.ECS_VERSION: ecs.ECS_VERSION_VALUE,
+            ecs.RENDER_ERROR: f"{type(exc).__name__}: {safe_str(exc)}",
+        }
+        return dumps(out)
+
+
+def _add_extras(out: dict[str, Any], extras: EventDict) -> None:
+    for key, value in extras.items():
+        name = key if type(key) is str else safe_str(key)
+        if ecs.is_reserved(name):
+            out[ecs.CONFLICT_PREFIX + name] = value
+        else:
+            out[name] = value
+            if len(_safe_keys) < _SAFE_KEYS_MAX and type(key) is str:
+                _safe_keys.add(key)
