@@ -16,7 +16,7 @@ from types import FrameType
 from typing import Any, Final, Protocol
 
 import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
+from structlog.typing import EventDict, Processor
 
 from logging_ext import _fields as ecs
 from logging_ext._formatter import ECSFormatter, ecs_processors
@@ -107,19 +107,18 @@ class _PipelineHandler(logging.Handler):
 
 
 class _SinkLogger:
-    """What structlog's bound loggers write to: the pipeline, with the trace for Kafka."""
+    """What structlog's bound loggers write to: the pipeline, with the trace for Kafka.
 
-    __slots__ = ("_emit", "_renderer", "name")
+    Every level method *is* the pipeline's ``emit`` (an instance attribute), which saves a
+    call per record.
+    """
 
     def __init__(self, name: str, pipeline: _Pipeline, renderer: ECSRenderer) -> None:
         self.name = name
-        self._emit = pipeline.emit
         self._renderer = renderer
-
-    def msg(self, line: bytes, stamp: TraceStamp | None) -> None:
-        self._emit(line, stamp)
-
-    debug = info = warning = warn = error = critical = fatal = exception = log = msg
+        emit = pipeline.emit
+        self.msg = self.debug = self.info = self.warning = self.warn = emit
+        self.error = self.critical = self.fatal = self.exception = self.log = emit
 
     def fallback(self, method_name: str, event: object, exc: BaseException) -> None:
         """Emit a minimal record for an event the processor chain failed on."""
@@ -127,7 +126,7 @@ class _SinkLogger:
             "event": safe_str(event),
             ecs.RENDER_ERROR: f"{type(exc).__name__}: {safe_str(exc)}",
         }
-        self._emit(*self._renderer.render(self, method_name, event_dict))
+        self.msg(*self._renderer.render(self, method_name, event_dict))
 
 
 _INTERNAL_MODULES: Final = ("structlog", "logging_ext")
@@ -151,21 +150,6 @@ class _SinkLoggerFactory:
     def __call__(self, *args: Any) -> _SinkLogger:
         name = args[0] if args and isinstance(args[0], str) and args[0] else _caller_module()
         return _SinkLogger(name, self.pipeline, self.renderer)
-
-
-_NO_KWARGS: Final[Mapping[str, Any]] = {}
-
-
-class _SinkRenderer:
-    """The chain's last step for structlog: ``(line, stamp)`` as the logger's arguments."""
-
-    def __init__(self, renderer: ECSRenderer) -> None:
-        self._render = renderer.render
-
-    def __call__(
-        self, logger: WrappedLogger, method_name: str, event_dict: EventDict
-    ) -> tuple[tuple[bytes, TraceStamp | None], Mapping[str, Any]]:
-        return self._render(logger, method_name, event_dict), _NO_KWARGS
 
 
 def _safe_proxy_to_logger(
@@ -415,7 +399,7 @@ def _configure_structlog(
     assert isinstance(renderer, ECSRenderer)
     factory = _SinkLoggerFactory(pipeline, renderer)
     structlog.configure(
-        processors=[*chain[:-1], _SinkRenderer(renderer)],
+        processors=[*chain[:-1], renderer.render_args],
         wrapper_class=_wrapper_class(level),
         logger_factory=factory,
         context_class=dict,

@@ -45,6 +45,9 @@ def _move_foreign_trace_keys(event_dict: EventDict, stamp: tuple[str, str, bool]
 
 
 _ABSENT: Final = object()
+# Values that cannot hold a secret-looking key: skipped without an (ABC) isinstance check.
+_VERDICTS_MAX = 4096
+_SCALARS: Final = frozenset({str, int, float, bool, type(None), bytes})
 
 DEFAULT_REDACT_KEYS: Final = ("password", "passwd", "secret", "token", "authorization", "api_key")
 _SEPARATORS = re.compile(r"[\s_\-.]+")
@@ -91,20 +94,27 @@ class RedactSecrets:
         if verdict is None:
             normalized = _normalize(key)
             verdict = any(needle in normalized for needle in self._needles)
-            if len(self._verdicts) < 4096:
+            if len(self._verdicts) < _VERDICTS_MAX:
                 self._verdicts[key] = verdict
         return verdict
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         if not self._needles:
             return event_dict
+        verdicts = self._verdicts
         for key, value in event_dict.items():
-            if type(key) is not str or key == "event" or key.startswith("_"):
-                continue
-            if self.is_secret(key):
+            secret = verdicts.get(key)
+            if secret is None:
+                if type(key) is not str:
+                    continue
+                # The message and structlog's private keys are never masked.
+                secret = False if key == "event" or key.startswith("_") else self.is_secret(key)
+                if len(verdicts) < _VERDICTS_MAX:
+                    verdicts[key] = secret
+            if secret:
                 if value is not None:
                     event_dict[key] = self.replacement
-            elif isinstance(value, Mapping | list | tuple):
+            elif type(value) not in _SCALARS and isinstance(value, Mapping | list | tuple):
                 try:
                     scrubbed = self._scrub(value, 1)
                 except Exception:  # noqa: BLE001 - an odd container: mask it rather than leak
