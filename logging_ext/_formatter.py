@@ -18,45 +18,25 @@ from structlog.typing import EventDict, Processor
 
 from logging_ext import _fields as ecs
 from logging_ext._processors import DEFAULT_REDACT_KEYS, RedactSecrets, add_trace_context
+from logging_ext._records import record_extras
 from logging_ext._render import ECSRenderer, Rendered, safe_repr, safe_str
-from logging_ext._trace import OTEL_RECORD_ATTRS, STAMP_ATTR, record_trace
+from logging_ext._trace import record_trace
 
 __all__ = ["ECSFormatter", "ecs_processors", "event_dict_from_record", "resolve_service"]
-
-# Attributes every LogRecord has (plus what formatters, structlog and LoggingInstrumentor
-# add); anything else in record.__dict__ came from ``extra=`` and is a structured field.
-RECORD_ATTRS: Final = frozenset(
-    {
-        *logging.makeLogRecord({}).__dict__,
-        "message",
-        "asctime",
-        "taskName",
-        STAMP_ATTR,
-        *OTEL_RECORD_ATTRS,
-        "_logger",
-        "_name",
-        "_from_structlog",
-    }
-)
 
 
 def event_dict_from_record(record: logging.LogRecord) -> EventDict:
     """A stdlib record as a foreign event dict: message, extras, and the record itself."""
+    msg = record.msg
     try:
-        message = record.getMessage()
+        message = msg if type(msg) is str and not record.args else record.getMessage()
         event_dict: EventDict = {"event": message}
     except Exception as exc:  # noqa: BLE001 - bad %-args are the caller's bug, not a crash
         event_dict = {
-            "event": f"{safe_str(record.msg)} {safe_repr(record.args)}",
+            "event": f"{safe_str(msg)} {safe_repr(record.args)}",
             ecs.RENDER_ERROR: f"message formatting failed: {type(exc).__name__}: {safe_str(exc)}",
         }
-    attrs = record.__dict__
-    if attrs.keys() - RECORD_ATTRS:
-        for key, value in attrs.items():
-            if key not in RECORD_ATTRS:
-                # "event" is structlog's message key: an extra of that name is moved aside
-                # here, as every conflicting extra is by the renderer.
-                event_dict[ecs.CONFLICT_PREFIX + key if key == "event" else key] = value
+    event_dict.update(record_extras(record))
     if record.exc_info:
         event_dict["exc_info"] = record.exc_info
     if record.stack_info:
@@ -105,6 +85,19 @@ def _resource_attributes() -> Mapping[str, Any]:
     return Resource.create().attributes
 
 
+# Steps that must run where the log call is made (they read the caller's context).
+_CALL_TIME_STEPS: Final = (merge_contextvars, add_trace_context)
+
+
+def _from_structlog(record: logging.LogRecord) -> bool:
+    """Whether ``record`` carries an event dict from ``ProcessorFormatter.wrap_for_formatter``."""
+    return type(record.msg) is dict and "_logger" in record.__dict__
+
+
+def _acts_on_extras_only(step: object) -> bool:
+    return step is merge_contextvars or step is add_trace_context or isinstance(step, RedactSecrets)
+
+
 def ecs_processors(
     service_name: str | None = None,
     *,
@@ -131,12 +124,14 @@ def ecs_processors(
 class ECSFormatter(structlog.stdlib.ProcessorFormatter):
     """A stdlib ``logging.Formatter`` that renders records as ECS JSON (CONTRACTS §3).
 
-    A ``ProcessorFormatter`` whose ``foreign_pre_chain`` is the first half of
-    :func:`ecs_processors` (contextvars, trace) and whose ``processors`` are the rest
-    (redaction, renderer): stdlib records and structlog events passed through
-    ``ProcessorFormatter.wrap_for_formatter`` come out alike. The trace is the one each
-    record was created in when :func:`~logging_ext.install_trace_record_factory` (or
-    LoggingInstrumentor) is active, else the one current while formatting.
+    A ``ProcessorFormatter`` running the shared chain (:func:`ecs_processors`, or ``chain``
+    when given; it must end with the renderer): stdlib records go through all of it, with
+    the call-time steps (contextvars, trace) as ``foreign_pre_chain``. Events that structlog
+    passed through ``ProcessorFormatter.wrap_for_formatter`` already ran the call-time
+    steps in structlog's chain and get only the rest, so both come out alike. The trace of
+    a stdlib record is the one it was created in when
+    :func:`~logging_ext.install_trace_record_factory` (or LoggingInstrumentor) is active,
+    else the one current while formatting.
 
     Unlike its base class it neither copies nor modifies the record, and never raises.
     """
@@ -157,34 +152,47 @@ class ECSFormatter(structlog.stdlib.ProcessorFormatter):
                 environment=environment,
                 redact_keys=redact_keys,
             )
-        renderer = chain[-1]
-        if not isinstance(renderer, ECSRenderer):
+        if not chain or not isinstance(chain[-1], ECSRenderer):
             raise TypeError("the chain must end with an ECSRenderer")
-        pre_chain = list(chain[:2])
-        super().__init__(processors=list(chain[2:]), foreign_pre_chain=pre_chain)
+        renderer = chain[-1]
+        steps = tuple(chain[:-1])
+        call_time = [step for step in steps if step in _CALL_TIME_STEPS]
+        later = [step for step in steps if step not in _CALL_TIME_STEPS]
+        super().__init__(processors=[*later, renderer], foreign_pre_chain=call_time)
         self.renderer = renderer
-        self._pre_chain = tuple(pre_chain)
-        self._post_chain = tuple(chain[2:-1])
+        self._foreign_chain = steps
+        self._wrapped_chain = tuple(later)
+        # When every step only adds or masks extras (or is the trace stamp, which the
+        # renderer reads from the record itself), stdlib records skip the event dict.
+        self._extras_steps: tuple[Processor, ...] | None = None
+        self._stamps = add_trace_context in steps
+        if all(_acts_on_extras_only(step) for step in steps):
+            self._extras_steps = tuple(step for step in steps if step is not add_trace_context)
 
     def format(self, record: logging.LogRecord) -> str:
+        steps = self._extras_steps
+        if steps is not None and type(record.msg) is not dict:
+            return self.renderer.render_record(record, steps, self._stamps)[0].decode("utf-8")
         return self.render(record)[0].decode("utf-8")
 
     def render(self, record: logging.LogRecord) -> Rendered:
         """The record as ECS JSON bytes (no newline) and its trace stamp; never raises."""
         try:
-            msg = record.msg
-            if isinstance(msg, dict) and "_logger" in record.__dict__:
+            if _from_structlog(record):
                 # An event dict from structlog's wrap_for_formatter: its chain already ran.
                 method_name = safe_str(record.__dict__.get("_name", "info"))
-                event_dict: EventDict = dict(msg)
+                event_dict: EventDict = dict(record.msg)  # type: ignore[arg-type]
                 event_dict["_record"] = record
                 event_dict["_from_structlog"] = True
+                chain = self._wrapped_chain
             else:
+                steps = self._extras_steps
+                if steps is not None:
+                    return self.renderer.render_record(record, steps, self._stamps)
                 method_name = record.levelname.lower()
                 event_dict = event_dict_from_record(record)
-                for processor in self._pre_chain:
-                    event_dict = processor(None, method_name, event_dict)  # type: ignore[assignment]
-            for processor in self._post_chain:
+                chain = self._foreign_chain
+            for processor in chain:
                 event_dict = processor(None, method_name, event_dict)  # type: ignore[assignment]
             return self.renderer.render(None, method_name, event_dict)
         except Exception as exc:  # noqa: BLE001 - logging never raises into the application

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 
-__all__ = ["uuid7"]
+__all__ = ["uuid7", "uuid7_at"]
 
 _time_ns = time.time_ns
 _process = ""  # "rrr-vrrr-rrrr": the per-process random part, variant bits included
@@ -51,10 +51,14 @@ def _ensure_process_part() -> None:
 
 def uuid7() -> str:
     """A new UUIDv7 in its canonical 36-character text form."""
+    return uuid7_at(_time_ns() // 1_000_000)
+
+
+def uuid7_at(ms: int) -> str:
+    """A new UUIDv7 for the Unix time ``ms`` (milliseconds), e.g. a record's creation time."""
     global _prefix  # noqa: PLW0603 - a one-entry cache, replaced atomically
     if not _hooked:
         _ensure_process_part()
-    ms = _time_ns() // 1_000_000
     cached = _prefix
     if cached[0] != ms:
         cached = (ms, f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-7{_process}")

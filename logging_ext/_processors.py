@@ -15,7 +15,7 @@ from typing import Any, Final
 from structlog.typing import EventDict, WrappedLogger
 
 from logging_ext._fields import CONFLICT_PREFIX, SAMPLED, SPAN_ID, TRACE_ID
-from logging_ext._trace import current_trace, record_trace
+from logging_ext._trace import TraceStamp, current_trace, record_trace
 
 __all__ = ["DEFAULT_REDACT_KEYS", "RedactSecrets", "add_trace_context"]
 
@@ -31,22 +31,33 @@ def add_trace_context(logger: WrappedLogger, method_name: str, event_dict: Event
     record = event_dict.get("_record")
     stamp = current_trace() if record is None else record_trace(record)
     if TRACE_ID in event_dict or SPAN_ID in event_dict or SAMPLED in event_dict:
-        _move_foreign_trace_keys(event_dict, stamp)
+        move_foreign_trace_keys(event_dict, stamp)
     if stamp is not None:
         event_dict[TRACE_ID], event_dict[SPAN_ID], event_dict[SAMPLED] = stamp
     return event_dict
 
 
-def _move_foreign_trace_keys(event_dict: EventDict, stamp: tuple[str, str, bool] | None) -> None:
+def move_foreign_trace_keys(
+    event_dict: EventDict, stamp: TraceStamp | None, *, drop_equal: bool = False
+) -> None:
+    """Move trace keys that disagree with ``stamp`` to ``extra.<key>``.
+
+    With ``drop_equal``, keys that agree are removed (the renderer writes them anyway).
+    """
     expected = dict(zip((TRACE_ID, SPAN_ID, SAMPLED), stamp, strict=True)) if stamp else {}
     for key in (TRACE_ID, SPAN_ID, SAMPLED):
-        if key in event_dict and event_dict[key] != expected.get(key, _ABSENT):
-            event_dict[CONFLICT_PREFIX + key] = event_dict.pop(key)
+        if key in event_dict:
+            if event_dict[key] != expected.get(key, _ABSENT):
+                event_dict[CONFLICT_PREFIX + key] = event_dict.pop(key)
+            elif drop_equal:
+                del event_dict[key]
 
 
 _ABSENT: Final = object()
 # Values that cannot hold a secret-looking key: skipped without an (ABC) isinstance check.
 _VERDICTS_MAX = 4096
+_PLAIN, _SECRET, _SKIP = 0, 1, 2
+_NEVER_MASKED: Final = frozenset({"event", TRACE_ID, SPAN_ID, SAMPLED})
 _SCALARS: Final = frozenset({str, int, float, bool, type(None), bytes})
 
 DEFAULT_REDACT_KEYS: Final = ("password", "passwd", "secret", "token", "authorization", "api_key")
@@ -80,8 +91,9 @@ class RedactSecrets:
         self._needles = tuple(sorted({n for n in map(_normalize, keys) if n}))
         self.replacement = replacement
         self.max_depth = max_depth
-        # key -> secret?; bounded so that unbounded key sets cannot grow it forever.
-        self._verdicts: dict[str, bool] = {}
+        # Both bounded so that unbounded key sets cannot grow them forever.
+        self._verdicts: dict[str, bool] = {}  # key -> secret?
+        self._kinds: dict[str, int] = {}  # top-level key -> _PLAIN / _SECRET / _SKIP
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -101,27 +113,42 @@ class RedactSecrets:
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         if not self._needles:
             return event_dict
-        verdicts = self._verdicts
+        kinds = self._kinds
         for key, value in event_dict.items():
-            secret = verdicts.get(key)
-            if secret is None:
-                if type(key) is not str:
+            kind = kinds.get(key)
+            if kind is None:
+                kind = self._kind_of(key)
+            if kind is _PLAIN:
+                kind_of_value = type(value)
+                if kind_of_value in _SCALARS:
                     continue
-                # The message and structlog's private keys are never masked.
-                secret = False if key == "event" or key.startswith("_") else self.is_secret(key)
-                if len(verdicts) < _VERDICTS_MAX:
-                    verdicts[key] = secret
-            if secret:
-                if value is not None:
-                    event_dict[key] = self.replacement
-            elif type(value) not in _SCALARS and isinstance(value, Mapping | list | tuple):
-                try:
-                    scrubbed = self._scrub(value, 1)
-                except Exception:  # noqa: BLE001 - an odd container: mask it rather than leak
-                    scrubbed = self.replacement
-                if scrubbed is not value:
-                    event_dict[key] = scrubbed
+                if (
+                    kind_of_value is dict
+                    or kind_of_value is list
+                    or kind_of_value is tuple
+                    or (isinstance(value, Mapping))
+                ):
+                    try:
+                        scrubbed = self._scrub(value, 1)
+                    except Exception:  # noqa: BLE001 - an odd container: mask, rather than leak
+                        scrubbed = self.replacement
+                    if scrubbed is not value:
+                        event_dict[key] = scrubbed
+            elif kind is _SECRET and value is not None:
+                event_dict[key] = self.replacement
         return event_dict
+
+    def _kind_of(self, key: object) -> int:
+        if type(key) is not str:
+            return _SKIP
+        # The message, the trace and structlog's private keys are never masked.
+        if key in _NEVER_MASKED or key.startswith("_"):
+            kind = _SKIP
+        else:
+            kind = _SECRET if self.is_secret(key) else _PLAIN
+        if len(self._kinds) < _VERDICTS_MAX:
+            self._kinds[key] = kind
+        return kind
 
     def _scrub(self, value: Any, depth: int) -> Any:
         """``value`` with secrets masked: the same object when nothing changed, else a copy."""

@@ -8,21 +8,26 @@ minimal record that says so.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import orjson
-from structlog.typing import EventDict, WrappedLogger
+import structlog.contextvars
+from structlog.contextvars import merge_contextvars
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 from logging_ext import _fields as ecs
-from logging_ext._ids import uuid7
-from logging_ext._trace import TraceStamp
+from logging_ext._ids import uuid7, uuid7_at
+from logging_ext._processors import move_foreign_trace_keys
+from logging_ext._records import PLAIN_RECORD_LEN, record_extras
+from logging_ext._trace import STAMP_ATTR, TraceStamp, record_trace
 
 __all__ = ["ECSRenderer", "Rendered", "safe_repr", "safe_str"]
 
@@ -54,6 +59,12 @@ _PID: Final = ecs.PID
 _THREAD: Final = ecs.THREAD
 
 _NO_KWARGS: Final[Mapping[str, Any]] = {}
+_MISSING: Final = object()
+# structlog's registry of bound contextvars (mutated in place, never replaced): while it is
+# empty, merge_contextvars has nothing to add and its scan of the whole context is skipped.
+_bound_contextvars: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+# "000Z" ... "999Z": the microseconds within a millisecond, ready to append.
+_MICROS_Z: Final = tuple(f"{us:03d}Z" for us in range(1000))
 _orjson_dumps = orjson.dumps
 
 _INT64_MIN = -(2**63)
@@ -239,6 +250,7 @@ class ECSRenderer:
         self.as_bytes = as_bytes
         self._clock = clock
         self._event_id = event_id
+        self._uuid7 = event_id is uuid7
         service: dict[str, str] = {ecs.SERVICE: service_name}
         if service_version is not None:
             service[ecs.SERVICE_VERSION] = service_version
@@ -247,7 +259,7 @@ class ECSRenderer:
         service[ecs.HOST] = self.host_name
         service[ecs.ECS_VERSION] = ecs.ECS_VERSION_VALUE
         self._static = service
-        self._second: tuple[int, str] = (-1, "")
+        self._millisecond: tuple[int, str] = (-1, "")
         _hook_pid()
 
     def __call__(
@@ -257,12 +269,18 @@ class ECSRenderer:
         return line if self.as_bytes else line.decode("utf-8")
 
     def _timestamp(self, micros: int) -> str:
-        second, fraction = divmod(micros, 1_000_000)
-        cached = self._second
-        if cached[0] != second:
-            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-            self._second = cached
-        return "%s.%06dZ" % (cached[1], fraction)  # noqa: UP031 - faster than an f-string here
+        """RFC 3339 UTC with microseconds; the text up to the millisecond is reused."""
+        ms, us = divmod(micros, 1000)
+        cached = self._millisecond
+        if cached[0] != ms:
+            second, fraction = divmod(ms, 1000)
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            cached = (ms, f"{text}.{fraction:03d}")
+            self._millisecond = cached
+        return cached[1] + _MICROS_Z[us]
+
+    def _id(self, micros: int) -> str:
+        return uuid7_at(micros // 1000) if self._uuid7 else self._event_id()
 
     def render(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Rendered:
         """The record as JSON bytes and its trace stamp; consumes ``event_dict``."""
@@ -281,9 +299,7 @@ class ECSRenderer:
             return (self._emergency(logger, method_name, event_dict, exc), None), _NO_KWARGS
 
     # One function on purpose: it runs once per record, and calls are what costs here.
-    def _render(  # noqa: PLR0912, PLR0915
-        self, logger: WrappedLogger, method_name: str, event_dict: EventDict
-    ) -> Rendered:
+    def _render(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Rendered:
         pop = event_dict.pop
         record = pop("_record", None)
         message = pop("event", "")
@@ -312,9 +328,8 @@ class ECSRenderer:
         if type(message) is not str:
             message = safe_str(message)
 
-        stamp: TraceStamp | None = None
         if trace_id is not None and span_id is not None:
-            stamp = (trace_id, span_id, bool(sampled))
+            stamp: TraceStamp | None = (trace_id, span_id, sampled is True)
             out: dict[str, Any] = {
                 _TIMESTAMP: self._timestamp(micros),
                 _LEVEL: level,
@@ -322,19 +337,20 @@ class ECSRenderer:
                 _LOGGER: logger_name,
                 _TRACE_ID: trace_id,
                 _SPAN_ID: span_id,
-                _SAMPLED: stamp[2],
-                _EVENT_ID: self._event_id(),
+                _SAMPLED: sampled is True,
+                _EVENT_ID: self._id(micros),
                 **self._static,
                 _PID: pid,
                 _THREAD: thread,
             }
         else:
+            stamp = None
             out = {
                 _TIMESTAMP: self._timestamp(micros),
                 _LEVEL: level,
                 _MESSAGE: message,
                 _LOGGER: logger_name,
-                _EVENT_ID: self._event_id(),
+                _EVENT_ID: self._id(micros),
                 **self._static,
                 _PID: pid,
                 _THREAD: thread,
@@ -344,25 +360,78 @@ class ECSRenderer:
                 for key, value in ((_TRACE_ID, trace_id), (_SPAN_ID, span_id), (_SAMPLED, sampled)):
                     if value is not None:
                         event_dict[ecs.CONFLICT_PREFIX + key] = value
-        if exc_info is not None:
-            info = _exc_info(exc_info)
-            if info is not None:
-                out[ecs.ERROR_TYPE] = _type_name(info[0])
-                out[ecs.ERROR_MESSAGE] = safe_str(info[1])
-                out[ecs.ERROR_STACK] = _format_exception(info)
-        if stack_info is not None:
-            stack = _stack_text(stack_info)
-            if stack is not None:
-                out[ecs.STACK_INFO] = stack
-        if event_dict:
-            if event_dict.keys() <= _safe_keys:
-                out.update(event_dict)
-            else:
-                _add_extras(out, event_dict)
+        return _finish(out, event_dict, exc_info, stack_info), stamp
+
+    def render_record(
+        self,
+        record: logging.LogRecord,
+        steps: Sequence[Processor] = (),
+        stamped: bool = True,
+    ) -> Rendered:
+        """A stdlib record as ECS JSON: what :meth:`render` makes of its foreign event dict.
+
+        ``steps`` run over the record's structured extras only; they must be steps for
+        which that makes no difference (``merge_contextvars``, :class:`RedactSecrets`), and
+        ``stamped`` stands for ``add_trace_context``. Skipping the event dict that the
+        generic chain builds and takes apart again is what makes stdlib records cheap.
+        """
         try:
-            return _orjson_dumps(out, default=_default), stamp
-        except (TypeError, ValueError, RecursionError):
-            return _orjson_dumps(_sanitize(out), default=_default), stamp
+            attrs = record.__dict__
+            extras: EventDict = {} if len(attrs) <= PLAIN_RECORD_LEN else record_extras(record)
+            level = record.levelname.lower()
+            for step in steps:
+                if step is merge_contextvars:
+                    if _bound_contextvars is None or _bound_contextvars:  # scans the context
+                        extras = merge_contextvars(None, level, extras)
+                elif extras:
+                    extras = step(None, level, extras)  # type: ignore[assignment]
+            stamp: TraceStamp | None = None
+            if stamped:
+                stamp = attrs.get(STAMP_ATTR, _MISSING)
+                if stamp is _MISSING:
+                    stamp = record_trace(record)
+            micros = round(record.created * 1_000_000)
+            msg = record.msg
+            try:
+                message = msg if type(msg) is str and not record.args else record.getMessage()
+            except Exception as exc:  # noqa: BLE001 - bad %-args are the caller's bug
+                message = f"{safe_str(msg)} {safe_repr(record.args)}"
+                extras[ecs.RENDER_ERROR] = (
+                    f"message formatting failed: {type(exc).__name__}: {safe_str(exc)}"
+                )
+            if type(message) is not str:
+                message = safe_str(message)
+            if stamp is not None:
+                if _TRACE_ID in extras or _SPAN_ID in extras or _SAMPLED in extras:
+                    move_foreign_trace_keys(extras, stamp, drop_equal=True)
+                out: dict[str, Any] = {
+                    _TIMESTAMP: self._timestamp(micros),
+                    _LEVEL: level,
+                    _MESSAGE: message,
+                    _LOGGER: record.name,
+                    _TRACE_ID: stamp[0],
+                    _SPAN_ID: stamp[1],
+                    _SAMPLED: stamp[2],
+                    _EVENT_ID: self._id(micros),
+                    **self._static,
+                    _PID: record.process,
+                    _THREAD: record.threadName,
+                }
+            else:
+                out = {
+                    _TIMESTAMP: self._timestamp(micros),
+                    _LEVEL: level,
+                    _MESSAGE: message,
+                    _LOGGER: record.name,
+                    _EVENT_ID: self._id(micros),
+                    **self._static,
+                    _PID: record.process,
+                    _THREAD: record.threadName,
+                }
+            return _finish(out, extras, record.exc_info, record.stack_info), stamp
+        except Exception as exc:  # noqa: BLE001 - logging never raises into the application
+            event_dict: EventDict = {"event": safe_str(record.msg), "_record": record}
+            return self._emergency(None, safe_str(record.levelname).lower(), event_dict, exc), None
 
     def _emergency(
         self, logger: WrappedLogger, method_name: str, event_dict: EventDict, exc: BaseException
@@ -379,6 +448,33 @@ class ECSRenderer:
             ecs.RENDER_ERROR: f"{type(exc).__name__}: {safe_str(exc)}",
         }
         return dumps(out)
+
+
+def _finish(out: dict[str, Any], extras: EventDict, exc_info: object, stack_info: object) -> bytes:
+    """Add error fields, the call stack and the extras to ``out``; serialise it."""
+    if exc_info is not None:
+        info = _exc_info(exc_info)
+        if info is not None:
+            out[ecs.ERROR_TYPE] = _type_name(info[0])
+            out[ecs.ERROR_MESSAGE] = safe_str(info[1])
+            out[ecs.ERROR_STACK] = _format_exception(info)
+    if stack_info is not None:
+        stack = _stack_text(stack_info)
+        if stack is not None:
+            out[ecs.STACK_INFO] = stack
+    if extras:
+        if extras.keys() <= _safe_keys:
+            out.update(extras)
+        else:
+            _add_extras(out, extras)
+    try:
+        return _orjson_dumps(out)
+    except TypeError:
+        pass  # a value orjson does not know: retry with the repr fallback
+    try:
+        return _orjson_dumps(out, default=_default)
+    except (TypeError, ValueError, RecursionError):
+        return _orjson_dumps(_sanitize(out), default=_default)
 
 
 def _add_extras(out: dict[str, Any], extras: EventDict) -> None:
