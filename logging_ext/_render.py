@@ -57,6 +57,7 @@ _SAMPLED: Final = ecs.SAMPLED
 _EVENT_ID: Final = ecs.EVENT_ID
 _PID: Final = ecs.PID
 _THREAD: Final = ecs.THREAD
+_RENDER_ERROR: Final = ecs.RENDER_ERROR
 
 _NO_KWARGS: Final[Mapping[str, Any]] = {}
 _MISSING: Final = object()
@@ -124,15 +125,17 @@ def _stack_text(value: object) -> str | None:
         return value.rstrip("\n") or None
     if value is True:
         # structlog's stack_info=True: the stack of the logging call, without our frames.
-        frames = [
-            frame
-            for frame in traceback.extract_stack()
-            if "/structlog/" not in frame.filename and "/logging_ext/" not in frame.filename
-        ]
-        return "Stack (most recent call last):\n" + "".join(traceback.format_list(frames)).rstrip(
-            "\n"
-        )
+        frame = sys._getframe(1)
+        while frame.f_back is not None and str(frame.f_globals.get("__name__", "")).startswith(
+            _OWN_MODULES
+        ):
+            frame = frame.f_back
+        stack = "".join(traceback.format_stack(frame)).rstrip("\n")
+        return "Stack (most recent call last):\n" + stack
     return None
+
+
+_OWN_MODULES: Final = ("structlog.", "logging_ext.", "structlog", "logging_ext")
 
 
 _pid: int = -1
@@ -463,6 +466,8 @@ def _finish(out: dict[str, Any], extras: EventDict, exc_info: object, stack_info
         if stack is not None:
             out[ecs.STACK_INFO] = stack
     if extras:
+        if _RENDER_ERROR in extras:  # ours, set by the steps that had to fall back
+            out[_RENDER_ERROR] = extras.pop(_RENDER_ERROR)
         if extras.keys() <= _safe_keys:
             out.update(extras)
         else:
