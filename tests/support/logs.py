@@ -71,7 +71,7 @@ async def _consume(
                             key=message.key,
                             value=orjson.loads(message.value),
                             raw=message.value,
-                            headers={name: value for name, value in message.headers},
+                            headers=dict(message.headers),
                             partition=message.partition,
                         )
                     )

@@ -51,7 +51,8 @@ def test_close_restores_the_previous_configuration_and_is_idempotent() -> None:
     before = list(root.handlers)
     handle = logging_ext.configure_logging("x", stream=io.StringIO(), level="DEBUG")
     assert root.level == logging.DEBUG
-    assert len(root.handlers) == 1 and root.handlers[0] not in before
+    assert len(root.handlers) == 1
+    assert root.handlers[0] not in before
     handle.close()
     handle.close()
     assert handle.closed

@@ -85,7 +85,8 @@ def test_golden_structlog_event_with_frozen_clock(tracer: Tracer) -> None:
     line = log.info("order placed", order_id=7, password="hunter2")
     assert line == (
         '{"@timestamp":"2025-11-22T10:23:47.123456Z","log.level":"info",'
-        '"message":"order placed","log.logger":"","event.id":"019aab6e-0f23-7a6b-9c7e-3f1d2a4b5c6d",'
+        '"message":"order placed","log.logger":"",'
+        '"event.id":"019aab6e-0f23-7a6b-9c7e-3f1d2a4b5c6d",'
         '"service.name":"orders","service.version":"1.4.2","service.environment":"staging",'
         '"host.name":"host-1","ecs.version":"8.11.0",'
         f'"process.pid":{orjson.loads(line)["process.pid"]},'
@@ -94,9 +95,11 @@ def test_golden_structlog_event_with_frozen_clock(tracer: Tracer) -> None:
 
 
 def test_contract_fields_and_types(tracer: Tracer) -> None:
-    with capture_logs("orders", service_version="2.0.0", environment="prod") as records:
-        with tracer.start_as_current_span("op"):
-            logging.getLogger("orders.db").warning("slow query")
+    with (
+        capture_logs("orders", service_version="2.0.0", environment="prod") as records,
+        tracer.start_as_current_span("op"),
+    ):
+        logging.getLogger("orders.db").warning("slow query")
     (record,) = records
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", record["@timestamp"])
     assert record["log.level"] == "warning"
@@ -111,7 +114,8 @@ def test_contract_fields_and_types(tracer: Tracer) -> None:
     assert record["service.name"] == "orders"
     assert record["service.version"] == "2.0.0"
     assert record["service.environment"] == "prod"
-    assert isinstance(record["host.name"], str) and record["host.name"]
+    assert isinstance(record["host.name"], str)
+    assert record["host.name"]
     assert isinstance(record["process.pid"], int)
     assert record["process.thread.name"] == "MainThread"
     assert record["ecs.version"] == "8.11.0"
@@ -186,13 +190,13 @@ def test_exceptions_become_error_fields_in_both_worlds() -> None:
 
 
 def test_error_type_of_a_non_builtin_exception_is_qualified() -> None:
-    class OrderRejected(Exception):
+    class OrderRejectedError(Exception):
         pass
 
     with capture_logs() as records:
-        logging.getLogger("app").error("no", exc_info=OrderRejected("x"))
+        logging.getLogger("app").error("no", exc_info=OrderRejectedError("x"))
     assert records[0]["error.type"].endswith(
-        "test_error_type_of_a_non_builtin_exception_is_qualified.<locals>.OrderRejected"
+        "test_error_type_of_a_non_builtin_exception_is_qualified.<locals>.OrderRejectedError"
     )
 
 
@@ -450,7 +454,8 @@ def test_ecs_formatter_handles_structlog_wrap_for_formatter(tracer: Tracer) -> N
     assert record["order_id"] == 3
     assert record["token"] == "[REDACTED]"
     assert record["trace.id"] == format(span.get_span_context().trace_id, "032x")
-    assert "_record" not in record and "_from_structlog" not in record
+    assert "_record" not in record
+    assert "_from_structlog" not in record
 
 
 def test_formatter_requires_the_renderer_last() -> None:

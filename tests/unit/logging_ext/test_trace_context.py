@@ -120,19 +120,18 @@ def test_threads_started_through_the_helper_carry_the_trace(tracer: Tracer) -> N
         logging.getLogger("worker").info(label)
         structlog.get_logger("worker").info(label)
 
-    with capture_logs() as records:
-        with tracer.start_as_current_span("request") as span:
-            expected = ids(span)
-            with logging_ext.ContextThreadPoolExecutor(max_workers=2) as pool:
-                list(pool.map(work, ["pool-1", "pool-2"]))
-            thread = threading.Thread(target=logging_ext.with_context(work), args=("thread",))
-            thread.start()
-            thread.join()
-            with ThreadPoolExecutor(max_workers=2) as plain_pool:
-                # The same wrapper submitted many times, running concurrently.
-                wrapped = logging_ext.with_context(work)
-                list(plain_pool.map(wrapped, ["wrapped-1", "wrapped-2", "wrapped-3"]))
-                plain_pool.submit(work, "bare").result()
+    with capture_logs() as records, tracer.start_as_current_span("request") as span:
+        expected = ids(span)
+        with logging_ext.ContextThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(work, ["pool-1", "pool-2"]))
+        thread = threading.Thread(target=logging_ext.with_context(work), args=("thread",))
+        thread.start()
+        thread.join()
+        with ThreadPoolExecutor(max_workers=2) as plain_pool:
+            # The same wrapper submitted many times, running concurrently.
+            wrapped = logging_ext.with_context(work)
+            list(plain_pool.map(wrapped, ["wrapped-1", "wrapped-2", "wrapped-3"]))
+            plain_pool.submit(work, "bare").result()
     by_label: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_label.setdefault(record["message"], []).append(record)
