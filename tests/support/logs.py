@@ -64,17 +64,17 @@ async def _consume(
             if now >= deadline or (settle_until is not None and now >= settle_until):
                 break
             batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
-            for messages in batches.values():
-                for message in messages:
-                    records.append(
-                        KafkaRecord(
-                            key=message.key,
-                            value=orjson.loads(message.value),
-                            raw=message.value,
-                            headers=dict(message.headers),
-                            partition=message.partition,
-                        )
-                    )
+            records.extend(
+                KafkaRecord(
+                    key=message.key,
+                    value=orjson.loads(message.value),
+                    raw=message.value,
+                    headers=dict(message.headers),
+                    partition=message.partition,
+                )
+                for messages in batches.values()
+                for message in messages
+            )
     finally:
         await consumer.stop()
     return records
