@@ -78,6 +78,21 @@ def _producer_kwargs(
     return kwargs
 
 
+def _compact(line: bytes) -> bytes:
+    """A right-sized copy: orjson's output keeps its whole working buffer (4 KiB and more)
+    allocated, which would multiply what a full queue holds."""
+    try:
+        return line.decode("utf-8").encode("utf-8")
+    except UnicodeDecodeError:
+        return bytes(memoryview(line))
+
+
+def _describe(exc: BaseException) -> str:
+    text = safe_str(exc)
+    name = type(exc).__name__
+    return text if text.startswith(name) else f"{name}: {text}"
+
+
 def _validate_bootstrap(bootstrap_servers: str | Sequence[str]) -> str | list[str]:
     if isinstance(bootstrap_servers, str):
         servers = [part.strip() for part in bootstrap_servers.split(",") if part.strip()]
@@ -188,16 +203,19 @@ class KafkaSender:
         """Queue one rendered record; drop and count it when the queue is full or closed."""
         if threading.get_ident() == self._thread_ident:
             return  # the producer's own logs: sending them would feed back into the sender
-        with self._lock:
-            if self._closed or len(self._queue) >= self.queue_size:
-                self._dropped += 1
-                accepted = False
-            else:
-                self._queue.append((line, stamp))
-                self._accepted += 1
-                accepted = True
+        accepted = False
+        if not self._closed and len(self._queue) < self.queue_size:  # checked again below
+            item = (_compact(line), stamp)
+            with self._lock:
+                if not self._closed and len(self._queue) < self.queue_size:
+                    self._queue.append(item)
+                    self._accepted += 1
+                    accepted = True
         if not accepted:
-            self._warn_dropped()
+            with self._lock:
+                self._dropped += 1
+            if self._notice.due("dropped"):
+                self._warn_dropped()
             return
         if self._thread is None:
             self._start()
@@ -355,7 +373,7 @@ class KafkaSender:
             backoff = min(backoff * 2, _BACKOFF_MAX_S)
 
     def _unreachable(self, exc: BaseException) -> None:
-        self._last_error = f"{type(exc).__name__}: {safe_str(exc)}"
+        self._last_error = _describe(exc)
         self._notice.warn(
             "unreachable",
             f"Kafka {','.join(self.bootstrap_servers)} unreachable ({self._last_error}); "
@@ -488,7 +506,7 @@ class KafkaSender:
             else:
                 future = await producer.send_batch(builder, self.topic, partition=partition)
         except Exception as exc:  # noqa: BLE001 - any failure to enqueue fails this batch
-            self._fail(count, f"{type(exc).__name__}: {safe_str(exc)}")
+            self._fail(count, _describe(exc))
             return
         self._in_flight += count
         self._delivered_all.clear()
@@ -502,7 +520,7 @@ class KafkaSender:
             self._delivered_all.set()
         error = None if future.cancelled() else future.exception()
         if future.cancelled() or error is not None:
-            self._fail(count, "cancelled" if error is None else f"{type(error).__name__}: {error}")
+            self._fail(count, "cancelled" if error is None else _describe(error))
         else:
             self._sent += count
 

@@ -22,6 +22,11 @@ class Notice:
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
+    def due(self, kind: str) -> bool:
+        """Whether a ``kind`` line would go out now: a cheap check before building the text."""
+        last = self._last.get(kind)
+        return last is None or time.monotonic() - last >= self.interval
+
     def warn(self, kind: str, text: str) -> bool:
         """Write ``text`` unless a ``kind`` line went out less than ``interval`` ago."""
         now = time.monotonic()
