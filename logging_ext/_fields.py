@@ -32,11 +32,11 @@ ECS_VERSION: Final = LOG_FIELDS["ecs_version"]
 
 ECS_VERSION_VALUE: Final = "8.11.0"
 
-# ``stack_info=True`` (stdlib and structlog): where the call stack goes. ECS has no field for
-# it; it sits beside ``log.origin.*`` because it describes where the call came from.
-STACK_INFO: Final = "log.origin.stack_trace"
-# Set when logging_ext had to fall back while rendering (bad %-args, unserialisable record).
-RENDER_ERROR: Final = "tracelink.render_error"
+# ``stack_info=True`` (stdlib and structlog): beside ``log.origin.*``, as it says where the
+# call came from.
+STACK_INFO: Final = LOG_FIELDS["stack_info"]
+# Set when logging_ext had to fall back while rendering (bad %-args, a failing processor).
+RENDER_ERROR: Final = LOG_FIELDS["render_error"]
 
 # Structured extras that would overwrite a contract field are kept, under this prefix:
 # ``extra={"message": "x"}`` comes out as ``"extra.message": "x"``.
