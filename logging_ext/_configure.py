@@ -20,7 +20,7 @@ from structlog.typing import EventDict, Processor
 
 from logging_ext import _fields as ecs
 from logging_ext._formatter import ECSFormatter, ecs_processors
-from logging_ext._kafka import DEFAULT_QUEUE_SIZE, KafkaSender
+from logging_ext._kafka import DEFAULT_QUEUE_SIZE, KafkaSender, LockFreeHandler
 from logging_ext._notice import Notice
 from logging_ext._processors import DEFAULT_REDACT_KEYS
 from logging_ext._render import ECSRenderer, safe_str
@@ -81,7 +81,7 @@ class _Pipeline:
                 pass
 
 
-class _PipelineHandler(logging.Handler):
+class _PipelineHandler(LockFreeHandler):
     """The root handler: renders each stdlib record once, without taking the handler lock."""
 
     def __init__(self, formatter: ECSFormatter, pipeline: _Pipeline) -> None:
@@ -89,14 +89,6 @@ class _PipelineHandler(logging.Handler):
         self.setFormatter(formatter)
         self._render = formatter.render
         self._pipeline = pipeline
-
-    def handle(self, record: logging.LogRecord) -> bool:
-        result: object = self.filter(record)  # Python ≥ 3.12 filters may return a new record
-        if isinstance(result, logging.LogRecord):
-            record = result
-        if result:
-            self.emit(record)
-        return bool(result)
 
     def emit(self, record: logging.LogRecord) -> None:
         line, stamp = self._render(record)

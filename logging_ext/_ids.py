@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
 import time
+
+from logging_ext._process import per_process
 
 __all__ = ["uuid7", "uuid7_at"]
 
@@ -25,8 +26,6 @@ _time_ns = time.time_ns
 _process = ""  # "rrr-vrrr-rrrr": the per-process random part, variant bits included
 _counter = itertools.count()
 _prefix: tuple[int, str] = (-1, "")  # (millisecond, everything before the counter)
-_lock = threading.Lock()
-_hooked = False
 
 
 def _new_process_part() -> None:
@@ -40,15 +39,6 @@ def _new_process_part() -> None:
     _prefix = (-1, "")
 
 
-def _ensure_process_part() -> None:
-    global _hooked  # noqa: PLW0603
-    with _lock:
-        if not _hooked:
-            _new_process_part()
-            os.register_at_fork(after_in_child=_new_process_part)
-            _hooked = True
-
-
 def uuid7() -> str:
     """A new UUIDv7 in its canonical 36-character text form."""
     return uuid7_at(_time_ns() // 1_000_000)
@@ -57,8 +47,8 @@ def uuid7() -> str:
 def uuid7_at(ms: int) -> str:
     """A new UUIDv7 for the Unix time ``ms`` (milliseconds), e.g. a record's creation time."""
     global _prefix  # noqa: PLW0603 - a one-entry cache, replaced atomically
-    if not _hooked:
-        _ensure_process_part()
+    if not _process:
+        per_process(_new_process_part)
     cached = _prefix
     if cached[0] != ms:
         cached = (ms, f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-7{_process}")

@@ -570,7 +570,23 @@ def _close_all() -> None:
         sender.close()
 
 
-class KafkaHandler(logging.Handler):
+class LockFreeHandler(logging.Handler):
+    """A handler whose ``emit`` is thread-safe by itself, so ``handle`` takes no lock.
+
+    Rendering needs no lock and the sinks guard themselves: threads logging at once never
+    wait for each other's rendering.
+    """
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        result: object = self.filter(record)  # Python ≥ 3.12 filters may return a new record
+        if isinstance(result, logging.LogRecord):
+            record = result
+        if result:
+            self.emit(record)
+        return bool(result)
+
+
+class KafkaHandler(LockFreeHandler):
     """A ``logging.Handler`` that ships records to Kafka through a :class:`KafkaSender`.
 
     Renders with its formatter (default: :class:`~logging_ext.ECSFormatter`); ``emit`` only
@@ -615,16 +631,6 @@ class KafkaHandler(logging.Handler):
     @property
     def failed(self) -> int:
         return self.sender.failed
-
-    def handle(self, record: logging.LogRecord) -> bool:
-        # No handler lock: rendering needs none and the queue is thread-safe, so threads
-        # logging at once never wait for each other here.
-        result: object = self.filter(record)  # Python ≥ 3.12 filters may return a new record
-        if isinstance(result, logging.LogRecord):
-            record = result
-        if result:
-            self.emit(record)
-        return bool(result)
 
     def emit(self, record: logging.LogRecord) -> None:
         sender = self.sender

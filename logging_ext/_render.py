@@ -25,6 +25,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from logging_ext import _fields as ecs
 from logging_ext._ids import uuid7, uuid7_at
+from logging_ext._process import per_process
 from logging_ext._processors import move_foreign_trace_keys
 from logging_ext._records import PLAIN_RECORD_LEN, record_extras
 from logging_ext._trace import STAMP_ATTR, TraceStamp, record_trace
@@ -153,27 +154,9 @@ def _thread_name() -> str:
         return name
 
 
-def _current_pid() -> int:
-    return _pid
-
-
 def _reset_pid() -> None:
     global _pid  # noqa: PLW0603 - refreshed in every forked child
     _pid = os.getpid()
-
-
-_pid_hook_lock = threading.Lock()
-_pid_hooked = False
-
-
-def _hook_pid() -> None:
-    """Cache ``os.getpid()`` (a system call per record otherwise), refreshed after fork."""
-    global _pid_hooked  # noqa: PLW0603
-    with _pid_hook_lock:
-        if not _pid_hooked:
-            _reset_pid()
-            os.register_at_fork(after_in_child=_reset_pid)
-            _pid_hooked = True
 
 
 def _default(value: object) -> str:
@@ -263,7 +246,8 @@ class ECSRenderer:
         service[ecs.ECS_VERSION] = ecs.ECS_VERSION_VALUE
         self._static = service
         self._millisecond: tuple[int, str] = (-1, "")
-        _hook_pid()
+        # os.getpid() is a system call: cached, and refreshed in forked children.
+        per_process(_reset_pid)
 
     def __call__(
         self, logger: WrappedLogger, method_name: str, event_dict: EventDict
