@@ -256,7 +256,13 @@ class ECSRenderer:
         return line if self.as_bytes else line.decode("utf-8")
 
     def _timestamp(self, micros: int) -> str:
-        """RFC 3339 UTC with microseconds; the text up to the millisecond is reused."""
+        return self._time_fields(micros)[0]
+
+    def _time_fields(self, micros: int) -> tuple[str, str]:
+        """``@timestamp`` (RFC 3339 UTC, microseconds) and ``event.id`` for a record.
+
+        The timestamp text up to the millisecond is reused while the millisecond lasts.
+        """
         ms, us = divmod(micros, 1000)
         cached = self._millisecond
         if cached[0] != ms:
@@ -264,10 +270,7 @@ class ECSRenderer:
             text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             cached = (ms, f"{text}.{fraction:03d}")
             self._millisecond = cached
-        return cached[1] + _MICROS_Z[us]
-
-    def _id(self, micros: int) -> str:
-        return uuid7_at(micros // 1000) if self._uuid7 else self._event_id()
+        return cached[1] + _MICROS_Z[us], uuid7_at(ms) if self._uuid7 else self._event_id()
 
     def render(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Rendered:
         """The record as JSON bytes and its trace stamp; consumes ``event_dict``."""
@@ -315,17 +318,18 @@ class ECSRenderer:
         if type(message) is not str:
             message = safe_str(message)
 
+        timestamp, event_id = self._time_fields(micros)
         if trace_id is not None and span_id is not None:
             stamp: TraceStamp | None = (trace_id, span_id, sampled is True)
             out: dict[str, Any] = {
-                _TIMESTAMP: self._timestamp(micros),
+                _TIMESTAMP: timestamp,
                 _LEVEL: level,
                 _MESSAGE: message,
                 _LOGGER: logger_name,
                 _TRACE_ID: trace_id,
                 _SPAN_ID: span_id,
                 _SAMPLED: sampled is True,
-                _EVENT_ID: self._id(micros),
+                _EVENT_ID: event_id,
                 **self._static,
                 _PID: pid,
                 _THREAD: thread,
@@ -333,11 +337,11 @@ class ECSRenderer:
         else:
             stamp = None
             out = {
-                _TIMESTAMP: self._timestamp(micros),
+                _TIMESTAMP: timestamp,
                 _LEVEL: level,
                 _MESSAGE: message,
                 _LOGGER: logger_name,
-                _EVENT_ID: self._id(micros),
+                _EVENT_ID: event_id,
                 **self._static,
                 _PID: pid,
                 _THREAD: thread,
@@ -388,29 +392,30 @@ class ECSRenderer:
                 )
             if type(message) is not str:
                 message = safe_str(message)
+            timestamp, event_id = self._time_fields(micros)
             if stamp is not None:
                 if _TRACE_ID in extras or _SPAN_ID in extras or _SAMPLED in extras:
                     move_foreign_trace_keys(extras, stamp, drop_equal=True)
                 out: dict[str, Any] = {
-                    _TIMESTAMP: self._timestamp(micros),
+                    _TIMESTAMP: timestamp,
                     _LEVEL: level,
                     _MESSAGE: message,
                     _LOGGER: record.name,
                     _TRACE_ID: stamp[0],
                     _SPAN_ID: stamp[1],
                     _SAMPLED: stamp[2],
-                    _EVENT_ID: self._id(micros),
+                    _EVENT_ID: event_id,
                     **self._static,
                     _PID: record.process,
                     _THREAD: record.threadName,
                 }
             else:
                 out = {
-                    _TIMESTAMP: self._timestamp(micros),
+                    _TIMESTAMP: timestamp,
                     _LEVEL: level,
                     _MESSAGE: message,
                     _LOGGER: record.name,
-                    _EVENT_ID: self._id(micros),
+                    _EVENT_ID: event_id,
                     **self._static,
                     _PID: record.process,
                     _THREAD: record.threadName,
