@@ -13,11 +13,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import structlog
-from structlog.contextvars import merge_contextvars
 from structlog.typing import EventDict, Processor
 
 from logging_ext import _fields as ecs
-from logging_ext._processors import DEFAULT_REDACT_KEYS, RedactSecrets, add_trace_context
+from logging_ext._processors import (
+    DEFAULT_REDACT_KEYS,
+    RedactSecrets,
+    add_trace_context,
+    merge_contextvars,
+)
 from logging_ext._records import record_extras
 from logging_ext._render import ECSRenderer, Rendered, safe_repr, safe_str
 from logging_ext._trace import record_trace
@@ -86,7 +90,11 @@ def _resource_attributes() -> Mapping[str, Any]:
 
 
 # Steps that must run where the log call is made (they read the caller's context).
-_CALL_TIME_STEPS: Final = (merge_contextvars, add_trace_context)
+_CALL_TIME_STEPS: Final = (
+    merge_contextvars,
+    structlog.contextvars.merge_contextvars,
+    add_trace_context,
+)
 
 
 def _from_structlog(record: logging.LogRecord) -> bool:
@@ -95,7 +103,7 @@ def _from_structlog(record: logging.LogRecord) -> bool:
 
 
 def _acts_on_extras_only(step: object) -> bool:
-    return step is merge_contextvars or step is add_trace_context or isinstance(step, RedactSecrets)
+    return step in _CALL_TIME_STEPS or isinstance(step, RedactSecrets)
 
 
 def ecs_processors(
@@ -108,8 +116,9 @@ def ecs_processors(
 ) -> list[Processor]:
     """The shared chain for a structlog configuration, ending in the ECS JSON renderer.
 
-    ``[merge_contextvars, add_trace_context, RedactSecrets(redact_keys), ECSRenderer(...)]``;
-    the renderer returns ``str`` for ``PrintLoggerFactory`` or, with ``as_bytes=True``,
+    ``[merge_contextvars, add_trace_context, RedactSecrets(redact_keys), ECSRenderer(...)]``
+    (structlog's ``merge_contextvars``, skipped while nothing was ever bound); the renderer
+    returns ``str`` for ``PrintLoggerFactory`` or, with ``as_bytes=True``,
     ``bytes`` for ``BytesLoggerFactory``. :class:`ECSFormatter` runs the same chain.
     """
     name, version, env = resolve_service(service_name, service_version, environment)

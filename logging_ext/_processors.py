@@ -12,12 +12,25 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+import structlog.contextvars
 from structlog.typing import EventDict, WrappedLogger
 
 from logging_ext._fields import CONFLICT_PREFIX, SAMPLED, SPAN_ID, TRACE_ID
 from logging_ext._trace import TraceStamp, current_trace, record_trace
 
-__all__ = ["DEFAULT_REDACT_KEYS", "RedactSecrets", "add_trace_context"]
+__all__ = ["DEFAULT_REDACT_KEYS", "RedactSecrets", "add_trace_context", "merge_contextvars"]
+
+# structlog's registry of bound contextvars (mutated in place, never replaced). While it is
+# empty nothing was ever bound, and merging has nothing to add.
+_bound_contextvars: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+
+
+def merge_contextvars(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """structlog's ``merge_contextvars``, without its scan of the whole ``contextvars``
+    context in processes that never bound anything (then it has nothing to add)."""
+    if _bound_contextvars is None or _bound_contextvars:
+        return structlog.contextvars.merge_contextvars(logger, method_name, event_dict)
+    return event_dict
 
 
 def add_trace_context(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:

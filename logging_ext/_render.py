@@ -20,13 +20,12 @@ from typing import Any, Final
 
 import orjson
 import structlog.contextvars
-from structlog.contextvars import merge_contextvars
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from logging_ext import _fields as ecs
 from logging_ext._ids import uuid7, uuid7_at
 from logging_ext._process import per_process
-from logging_ext._processors import move_foreign_trace_keys
+from logging_ext._processors import merge_contextvars, move_foreign_trace_keys
 from logging_ext._records import PLAIN_RECORD_LEN, record_extras
 from logging_ext._trace import STAMP_ATTR, TraceStamp, record_trace
 
@@ -62,9 +61,7 @@ _RENDER_ERROR: Final = ecs.RENDER_ERROR
 
 _NO_KWARGS: Final[Mapping[str, Any]] = {}
 _MISSING: Final = object()
-# structlog's registry of bound contextvars (mutated in place, never replaced): while it is
-# empty, merge_contextvars has nothing to add and its scan of the whole context is skipped.
-_bound_contextvars: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+_MERGE_STEPS: Final = (merge_contextvars, structlog.contextvars.merge_contextvars)
 # "000Z" ... "999Z": the microseconds within a millisecond, ready to append.
 _MICROS_Z: Final = tuple(f"{us:03d}Z" for us in range(1000))
 _orjson_dumps = orjson.dumps
@@ -371,10 +368,7 @@ class ECSRenderer:
             extras: EventDict = {} if len(attrs) <= PLAIN_RECORD_LEN else record_extras(record)
             level = record.levelname.lower()
             for step in steps:
-                if step is merge_contextvars:
-                    if _bound_contextvars is None or _bound_contextvars:  # scans the context
-                        extras = merge_contextvars(None, level, extras)
-                elif extras:
+                if extras or step in _MERGE_STEPS:  # the rest only mask what is there
                     extras = step(None, level, extras)  # type: ignore[assignment]
             stamp: TraceStamp | None = None
             if stamped:
