@@ -1,7 +1,8 @@
 """Interleaved micro-timing for benchmarks on a shared, noisy machine.
 
 Each round times every variant once (``number`` calls each), in turn, so load spikes hit
-all variants alike; results are medians over rounds, ratios are medians of per-round ratios.
+all variants alike. Results give the median and the minimum over rounds; ratios are the
+median of per-round ratios and the ratio of the minimums (the least disturbed samples).
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ def summary(samples: list[float]) -> dict[str, float]:
 def ratio(numerator: list[float], denominator: list[float]) -> float:
     """Median of per-round ratios."""
     return round(statistics.median(n / d for n, d in zip(numerator, denominator, strict=True)), 3)
+
+
+def min_ratio(numerator: list[float], denominator: list[float]) -> float:
+    """Ratio of the fastest samples: the least disturbed by other load on the machine."""
+    return round(min(numerator) / min(denominator), 3)
 
 
 def difference(minuend: list[float], subtrahend: list[float]) -> float:
