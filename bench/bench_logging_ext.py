@@ -94,6 +94,15 @@ def _bound(processors: list[Any]) -> Any:
     ).bind()
 
 
+def _our_factory() -> Callable[..., logging.LogRecord]:
+    """logging_ext's stamping factory, left active but not installed (setup installs it)."""
+    previous = logging.getLogRecordFactory()
+    logging_ext.install_trace_record_factory()
+    factory = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(previous)
+    return factory
+
+
 def _factory_installer(
     factory: Callable[..., logging.LogRecord],
 ) -> Callable[[], Callable[[], None]]:
@@ -123,9 +132,7 @@ def stamping() -> dict[str, Any]:
 
     # stdlib: the record factory stamps at creation; the formatter then reads the stamp.
     logger = logging.getLogger("bench.stamping")
-    uninstall = logging_ext.install_trace_record_factory()
-    stamping_factory = logging.getLogRecordFactory()
-    uninstall()
+    stamping_factory = _our_factory()
     plain_formatter = logging_ext.ECSFormatter(
         chain=[merge_contextvars, redact, ECSRenderer("bench")]
     )
@@ -176,9 +183,7 @@ def stdlib_render() -> dict[str, Any]:
     logger.propagate = False
     logger.setLevel(logging.INFO)
 
-    uninstall = logging_ext.install_trace_record_factory()
-    ours_factory = logging.getLogRecordFactory()
-    uninstall()
+    ours_factory = _our_factory()
     instrumentor = LoggingInstrumentor()
     instrumentor.instrument(inject_trace_context=True, enable_log_auto_instrumentation=False)
     otel_factory = logging.getLogRecordFactory()
