@@ -38,6 +38,7 @@ from structlog.typing import EventDict
 import logging_ext
 from bench._timing import difference, interleaved, machine_note, min_ratio, ratio, summary
 from logging_ext._render import ECSRenderer
+from logging_ext._trace import current_trace
 
 ROUNDS = 40
 NUMBER = 1000
@@ -154,7 +155,19 @@ def stamping() -> dict[str, Any]:
         rounds=ROUNDS,
         setup={"logging_ext": _factory_installer(stamping_factory)},
     )
+
+    def naive_lookup() -> object:
+        ctx = trace.get_current_span().get_span_context()
+        return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), ctx.trace_flags.sampled
+
+    lookups = interleaved(
+        {"naive": naive_lookup, "logging_ext": current_trace}, number=NUMBER * 5, rounds=ROUNDS
+    )
     return {
+        "lookup_alone": {
+            "naive": summary(lookups["naive"]),
+            "logging_ext": summary(lookups["logging_ext"]),
+        },
         "structlog": {
             "unstamped": summary(samples["unstamped"]),
             "stamped": summary(samples["logging_ext"]),
