@@ -55,7 +55,9 @@ class _Pipeline:
     def __init__(self, stream: TextSink | None, kafka: KafkaSender | None) -> None:
         self.stream = stream
         self.kafka = kafka
-        self._lock = threading.Lock()
+        # Reentrant, like logging's handler locks: a signal handler that logs while this
+        # thread is writing must not deadlock.
+        self._lock = threading.RLock()
 
     def emit(self, line: bytes, stamp: TraceStamp | None) -> None:
         stream = self.stream

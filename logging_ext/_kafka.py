@@ -143,7 +143,8 @@ class KafkaSender:
         _track(self)
 
     def _init_state(self) -> None:
-        self._lock = threading.Lock()
+        # Reentrant: a signal handler may log, or close, while this thread is in submit().
+        self._lock = threading.RLock()
         self._queue: deque[_QueueItem] = deque()
         self._accepted = 0
         self._sent = 0
@@ -242,7 +243,12 @@ class KafkaSender:
                 target=self._thread_main, name="logging_ext-kafka-sender", daemon=True
             )
             self._thread = thread
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError as exc:  # no threads left, or the interpreter is shutting down
+            self._closed = True
+            self._notice.warn("crashed", f"cannot start the Kafka sender: {_describe(exc)}")
+            self._finalize()
 
     def _wake(self) -> None:
         self._idle = False

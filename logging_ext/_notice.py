@@ -18,7 +18,7 @@ class Notice:
 
     def __init__(self, interval: float = 30.0) -> None:
         self.interval = interval
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a signal handler may warn while this thread does
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 

@@ -107,6 +107,7 @@ class RedactSecrets:
         # Both bounded so that unbounded key sets cannot grow them forever.
         self._verdicts: dict[str, bool] = {}  # key -> secret?
         self._kinds: dict[str, int] = {}  # top-level key -> _PLAIN / _SECRET / _SKIP
+        self._harmless_keys: set[str] = set()  # top-level keys whose kind is not _SECRET
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -125,6 +126,12 @@ class RedactSecrets:
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         if not self._needles:
+            return event_dict
+        # The usual record: only keys known not to be secret, only scalar values. Checked
+        # without a Python-level loop.
+        if event_dict.keys() <= self._harmless_keys and _SCALARS.issuperset(
+            map(type, event_dict.values())
+        ):
             return event_dict
         kinds = self._kinds
         for key, value in event_dict.items():
@@ -161,6 +168,8 @@ class RedactSecrets:
             kind = _SECRET if self.is_secret(key) else _PLAIN
         if len(self._kinds) < _VERDICTS_MAX:
             self._kinds[key] = kind
+            if kind is not _SECRET:
+                self._harmless_keys.add(key)
         return kind
 
     def _scrub(self, value: Any, depth: int) -> Any:

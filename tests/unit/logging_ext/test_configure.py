@@ -177,3 +177,15 @@ def test_tracelink_processes_log_ecs_json_to_stdout(capsys: pytest.CaptureFixtur
 
 def test_the_package_reimports_cleanly() -> None:
     importlib.reload(importlib.import_module("logging_ext.testing"))
+
+
+def test_logging_from_a_signal_handler_while_writing_does_not_deadlock() -> None:
+    stream = RecordStream()
+    handle = logging_ext.configure_logging("x", stream=stream)
+    try:
+        # As if a signal handler ran while this thread was inside the stream write.
+        with handle._pipeline._lock:
+            logging.getLogger("x").warning("from a signal handler")
+    finally:
+        handle.close()
+    assert stream.records[0]["message"] == "from a signal handler"

@@ -90,3 +90,30 @@ def test_bootstrap_lists(servers: str | list[str]) -> None:
     sender = KafkaSender(servers, "logs")
     assert sender.bootstrap_servers == ["k1:9092", "k2:9092"]
     sender.close()
+
+
+def test_submit_reenters_from_a_signal_handler_and_close_too() -> None:
+    sender = KafkaSender("127.0.0.1:9", "logs")
+    with sender._lock:  # as if interrupted inside submit()
+        sender.close(timeout=0)
+        with redirect_stderr(io.StringIO()):
+            sender.submit(b"{}", None)
+    assert sender.dropped == 1
+
+
+def test_a_sender_thread_that_cannot_start_drops_and_reports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    sender = KafkaSender("127.0.0.1:9", "logs")
+    err = io.StringIO()
+    with redirect_stderr(err):
+        sender.submit(b"{}", None)
+        sender.submit(b"{}", None)
+    monkeypatch.undo()
+    assert (sender.sent, sender.dropped, sender.failed) == (0, 2, 0)
+    assert "cannot start the Kafka sender" in err.getvalue()
+    sender.close()
