@@ -16,13 +16,13 @@ __all__ = ["configure_process_logging"]
 def configure_process_logging(component: str, *, level: str = "INFO") -> Callable[[], None]:
     """Route every stdlib and structlog record of this process to stdout as ECS JSON.
 
-    ``service.name`` is ``tracelink-<component>``. Returns a function that flushes and
-    restores what was set up; calling it twice is harmless.
+    ``component`` is the ``service.name`` the records carry (``"tracelink-api"``). Returns a
+    function that flushes and restores what was set up; calling it twice is harmless.
     """
     from logging_ext import configure_logging
     from tracelink import __version__
 
     handle = configure_logging(
-        f"tracelink-{component}", level=level, stream=sys.stdout, service_version=__version__
+        component, level=level, stream=sys.stdout, service_version=__version__
     )
     return handle.close

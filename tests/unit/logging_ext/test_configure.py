@@ -161,7 +161,7 @@ def test_tracelink_processes_log_ecs_json_to_stdout(capsys: pytest.CaptureFixtur
     from tracelink import __version__
     from tracelink.logsetup import configure_process_logging
 
-    close = configure_process_logging("shipper", level="debug")
+    close = configure_process_logging("tracelink-shipper", level="debug")
     try:
         logging.getLogger("shipper.sink").info("bulk done", extra={"items": 3})
         structlog.get_logger("shipper").debug("debug event")
