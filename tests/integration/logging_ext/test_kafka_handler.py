@@ -114,6 +114,7 @@ def test_unreachable_kafka_drops_and_counts_and_never_blocks(
         assert handle.kafka.queued == 50
         assert handle.dropped == 450
         assert handle.sent == 0
+        assert not handle.flush(timeout=0.2)  # nothing can be delivered: says so, in time
     finally:
         handle.close(timeout=1.0)
     assert (handle.sent, handle.dropped, handle.failed) == (0, 500, 0)
