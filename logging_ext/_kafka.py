@@ -31,6 +31,9 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+import orjson
+
+from logging_ext._fields import RENDER_ERROR
 from logging_ext._notice import Notice
 from logging_ext._render import safe_str
 from logging_ext._trace import TraceStamp, record_trace, traceparent
@@ -46,6 +49,9 @@ _BACKOFF_MIN_S = 0.25
 _BACKOFF_MAX_S = 30.0
 _PARTITIONS_REFRESH_S = 30.0
 _PARTITION_CACHE_MAX = 4096
+
+# Room for key, headers and record framing within max_request_size.
+_MESSAGE_OVERHEAD: Final = 512
 
 _CONTENT_TYPE: Final = ("content-type", b"application/json")
 _PLAIN_HEADERS: Final = [_CONTENT_TYPE]
@@ -87,13 +93,44 @@ def _compact(line: bytes) -> bytes:
         return bytes(memoryview(line))
 
 
+def shrink_record(line: bytes, limit: int) -> bytes | None:
+    """``line`` (one JSON record) cut down to at most ``limit`` bytes, or ``None``.
+
+    Kafka refuses messages above ``max_request_size``; rather than lose such a record, its
+    longest string values (a huge message, a stack trace, a payload in an extra) are
+    truncated and ``tracelink.render_error`` says so.
+    """
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    record[RENDER_ERROR] = f"truncated from {len(line)} bytes to fit Kafka's max_request_size"
+    for _ in range(8):
+        encoded = orjson.dumps(record)
+        excess = len(encoded) - limit
+        if excess <= 0:
+            return encoded
+        key, value = max(
+            ((k, v) for k, v in record.items() if isinstance(v, str) and k != RENDER_ERROR),
+            key=lambda item: len(item[1].encode()),
+            default=(None, ""),
+        )
+        if key is None or not value:
+            return None
+        keep = max(0, len(value) - excess - 64)
+        record[key] = value[:keep] + "…[truncated]"
+    return None
+
+
 def _describe(exc: BaseException) -> str:
     text = safe_str(exc)
     name = type(exc).__name__
     return text if text.startswith(name) else f"{name}: {text}"
 
 
-def _validate_bootstrap(bootstrap_servers: str | Sequence[str]) -> str | list[str]:
+def _validate_bootstrap(bootstrap_servers: str | Sequence[str]) -> list[str]:
     if isinstance(bootstrap_servers, str):
         servers = [part.strip() for part in bootstrap_servers.split(",") if part.strip()]
     else:
@@ -478,10 +515,14 @@ class KafkaSender:
     async def _send_partition(self, producer: Any, partition: int, group: list[_QueueItem]) -> None:
         builder = producer.create_batch()
         count = 0
+        limit = self._max_request_size - _MESSAGE_OVERHEAD
         for line, stamp in group:
-            if len(line) > self._max_request_size:
-                self._fail(1, f"a record of {len(line)} bytes exceeds max_request_size")
-                continue
+            if len(line) > limit:
+                shrunk = shrink_record(line, limit)
+                if shrunk is None:
+                    self._fail(1, f"a record of {len(line)} bytes exceeds max_request_size")
+                    continue
+                line = shrunk  # noqa: PLW2901 - the record that goes out instead
             if stamp is None:
                 key = None
                 headers: list[tuple[str, bytes]] = _PLAIN_HEADERS

@@ -126,6 +126,26 @@ def test_unreachable_kafka_drops_and_counts_and_never_blocks(
     assert err.count("dropping log records") == 1
 
 
+def test_an_oversized_record_arrives_truncated(kafka_bootstrap: str, topic: str) -> None:
+    handle = logging_ext.configure_logging(
+        "orders",
+        kafka_bootstrap=kafka_bootstrap,
+        topic=topic,
+        stream=None,
+        producer_config={"max_request_size": 8192},
+    )
+    try:
+        logging.getLogger("orders").info("huge payload", extra={"payload": "x" * 100_000})
+        logging.getLogger("orders").info("small")
+    finally:
+        handle.close()
+    assert (handle.sent, handle.dropped, handle.failed) == (2, 0, 0)
+    records = {r.value["message"]: r.value for r in consume(kafka_bootstrap, topic, expected=2)}
+    assert records["huge payload"]["payload"].endswith("…[truncated]")
+    assert "truncated" in records["huge payload"]["tracelink.render_error"]
+    assert "tracelink.render_error" not in records["small"]
+
+
 def test_close_flushes_what_is_queued(kafka_bootstrap: str, topic: str) -> None:
     handle = logging_ext.configure_logging(
         "orders", kafka_bootstrap=kafka_bootstrap, topic=topic, stream=None

@@ -117,3 +117,22 @@ def test_a_sender_thread_that_cannot_start_drops_and_reports(
     assert (sender.sent, sender.dropped, sender.failed) == (0, 2, 0)
     assert "cannot start the Kafka sender" in err.getvalue()
     sender.close()
+
+
+def test_an_oversized_record_is_truncated_to_fit() -> None:
+    import orjson
+
+    from logging_ext._kafka import shrink_record
+
+    line = orjson.dumps(
+        {"message": "m" * 50_000, "error.stack_trace": "s" * 20_000, "order_id": 7, "ü": "é" * 9}
+    )
+    shrunk = shrink_record(line, 8_000)
+    assert shrunk is not None
+    assert len(shrunk) <= 8_000
+    record = orjson.loads(shrunk)
+    assert record["order_id"] == 7
+    assert record["message"].endswith("…[truncated]")
+    assert record["tracelink.render_error"].startswith(f"truncated from {len(line)} bytes")
+    assert shrink_record(b"not json", 10) is None
+    assert shrink_record(orjson.dumps({"n": 1}), 5) is None  # nothing left to cut
