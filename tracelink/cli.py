@@ -57,8 +57,9 @@ def add_settings_flags(
 ) -> None:
     """Add one ``--field-name`` flag per settings field, mirroring ``TRACELINK_FIELD_NAME``.
 
-    Secret fields get no flag. Flags default to ``None`` (= not given) so that the environment applies unless a flag is
-    passed; :func:`settings_overrides` collects the given ones.
+    Secret fields get no flag. Flags default to ``None`` (= not given) so that the
+    environment applies unless a flag is passed; :func:`settings_overrides` collects the
+    given ones.
     """
     group = parser.add_argument_group(f"{settings_cls.__name__} (flags win over environment)")
     for name, info in settings_cls.model_fields.items():
