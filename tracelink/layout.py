@@ -47,6 +47,11 @@ LOG_FIELDS: Final = {
     "error_message": "error.message",
     "error_stack": "error.stack_trace",
     "ecs_version": "ecs.version",
+    # stack_info=True: the stack of the logging call (ECS has no field for it).
+    "stack_info": "log.origin.stack_trace",
+    # Set by logging_ext when it had to fall back while rendering (bad %-args, a failing
+    # processor): what went wrong; the record itself is still there.
+    "render_error": "tracelink.render_error",
     # Where the record came from in Kafka: "<topic>/<partition>/<offset>".
     "origin": "tracelink.origin",
     # "record" or "kafka" (the record's @timestamp was missing or unparseable).
