@@ -39,7 +39,9 @@ class _Subcommand:
 
 
 # Order is the order `tracelink --help` lists them in.
-_SUBCOMMANDS: tuple[_Subcommand, ...] = ()
+_SUBCOMMANDS: tuple[_Subcommand, ...] = (
+    _Subcommand("ship", "shipper.cli", "index the Kafka log topic into Elasticsearch"),
+)
 
 
 def add_settings_flags(
