@@ -116,6 +116,11 @@ class Shipper:
         """The error that stopped the pipeline, if one did."""
         return self._failure
 
+    @property
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions this replica owns right now."""
+        return self._source.assignment()
+
     def request_stop(self) -> None:
         """Ask the shipper to stop (signal-handler safe); :meth:`wait` then returns."""
         self._stop_requested.set()
@@ -158,6 +163,7 @@ class Shipper:
             backoff=backoff,
             metrics=self.metrics,
             name="dead letters",
+            count_documents=False,
         )
         if not await self._until_up("Elasticsearch", self._install_templates):
             return

@@ -138,6 +138,8 @@ class DeadLetterQueue:
             ("tracelink-origin", origin_of(message).encode()),
         ]
         value = message.value
+        if value is None and message.key is None:
+            value = b""  # Kafka clients refuse a record with neither key nor value
         if shrink and value is not None:
             headers.append(("tracelink-payload-truncated", str(len(value)).encode()))
             value = value[:_TOPIC_TRUNCATE_BYTES]

@@ -51,12 +51,15 @@ class BulkSink:
         backoff: Callable[[], Backoff],
         metrics: ShipperMetrics,
         name: str = "logs",
+        count_documents: bool = True,
     ) -> None:
         self._client = client
         self._max_bytes = max_request_bytes
         self._backoff = backoff
         self._metrics = metrics
         self._name = name
+        # The dead-letter sink reuses this class but must not count as indexed logs.
+        self._count = count_documents
         self.last_error: str | None = None
 
     @property
@@ -110,8 +113,9 @@ class BulkSink:
         outcome = classify_response(cast(dict[str, Any], response.body), len(chunk))
         result.created += outcome.created
         result.duplicates += outcome.duplicates
-        self._metrics.indexed.inc(outcome.created)
-        self._metrics.duplicates.inc(outcome.duplicates)
+        if self._count:
+            self._metrics.indexed.inc(outcome.created)
+            self._metrics.duplicates.inc(outcome.duplicates)
         for rejection in outcome.rejected:
             result.rejected.append(
                 Rejection(
