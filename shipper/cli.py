@@ -32,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
     close_logging = configure_process_logging("tracelink-shipper")
     # One line per bulk request is noise at this rate; failures are logged by the shipper.
     logging.getLogger("elastic_transport.transport").setLevel(logging.WARNING)
+    # Its "node failed, putting on timeout" lines repeat the shipper's own retry warnings.
+    logging.getLogger("elastic_transport.node_pool").setLevel(logging.ERROR)
     try:
         return asyncio.run(_ship(settings))
     finally:
