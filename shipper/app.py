@@ -91,6 +91,7 @@ class Shipper:
         self._uncommitted: dict[TopicPartition, int] = {}
         self._epoch = 0
         self._rebalancing = False
+        self._rewind_needed = False
         self._fetch_task: asyncio.Task[None] | None = None
         self._commit_task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
@@ -313,6 +314,8 @@ class Shipper:
         s = self.settings
         source = self._source
         while not self._stop_requested.is_set():
+            if self._rewind_needed and not self._rebalancing:
+                await self._rewind()
             if len(self._in_flight) >= s.max_in_flight:
                 await self._wait_for_slot()
                 continue
@@ -320,30 +323,40 @@ class Shipper:
                 source.resume()
                 self.metrics.paused.set(0)
             epoch = self._epoch
-            batch = await source.poll(s.fetch_wait_ms, s.batch_max_records)
-            if batch and self._may_dispatch(epoch):
-                self._dispatch(batch)
+            self._accept(await source.poll(s.fetch_wait_ms, s.batch_max_records), epoch)
 
     async def _wait_for_slot(self) -> None:
         """Backpressure: pause every partition, keep polling (membership) until a slot frees."""
         source = self._source
         if not source.paused:
-            log.info("all %d write slots busy: pausing consumption", self.settings.max_in_flight)
+            log.debug("all %d write slots busy: pausing consumption", self.settings.max_in_flight)
             source.pause()
             self.metrics.paused.set(1)
         self._slot_freed.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._slot_freed.wait(), timeout=_PAUSED_POLL_S)
         if len(self._in_flight) >= self.settings.max_in_flight:
+            # Only partitions assigned an instant before the pause can return records here.
             epoch = self._epoch
-            batch = await source.poll(0, self.settings.batch_max_records)
-            if batch and self._may_dispatch(epoch):
-                self._dispatch(batch)  # partitions assigned an instant before the pause
+            self._accept(await source.poll(0, self.settings.batch_max_records), epoch)
 
-    def _may_dispatch(self, epoch: int) -> bool:
-        # Records fetched across a rebalance are dropped: the partitions restart from the
-        # committed offsets, and tracking them would let a commit skip undelivered records.
-        return epoch == self._epoch and not self._rebalancing and not self._stopped
+    def _accept(self, batch: Mapping[TopicPartition, list[Any]], epoch: int) -> None:
+        """Dispatch a polled batch, unless a rebalance or a stop overtook the poll."""
+        if not batch:
+            return
+        if epoch == self._epoch and not self._rebalancing and not self._stopped:
+            self._dispatch(batch)
+        elif not self._stopped:
+            # The consumer's position already moved past these records: without a rewind
+            # they would never be read again. Tracking them instead could let a commit
+            # skip records of the previous assignment that were never delivered.
+            log.info("dropping %d records fetched across a rebalance", _count(batch))
+            self._rewind_needed = True
+
+    async def _rewind(self) -> None:
+        """Restart every assigned partition from the group's committed offset."""
+        self._rewind_needed = False
+        await self._source.rewind_to_committed()
 
     def _dispatch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
         """Transform and encode one fetched batch, then write it in a task of its own."""
@@ -380,6 +393,15 @@ class Shipper:
         if not ends:
             return
         self.metrics.consumed.inc(count)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "batch: %s",
+                ", ".join(
+                    f"{tp.partition}:{records[0].offset}-{records[-1].offset}"
+                    for tp, records in batch.items()
+                    if records
+                ),
+            )
         token = self._tracker.add(ends)
         task = asyncio.create_task(self._deliver(token, items, messages, letters))
         self._in_flight.add(task)
@@ -442,6 +464,7 @@ class Shipper:
             offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
             if not offsets:
                 return
+            log.debug("commit %s", {tp.partition: offset for tp, offset in offsets.items()})
             try:
                 await self._source.commit(offsets)
             except (CommitFailedError, IllegalStateError) as exc:
@@ -499,6 +522,10 @@ class Shipper:
         self._rebalancing = False
         self._source.pause_if_paused(assigned)
         log.info("partitions assigned: %s", _names(assigned) or "none")
+
+
+def _count(batch: Mapping[TopicPartition, list[Any]]) -> int:
+    return sum(len(records) for records in batch.values())
 
 
 def _names(partitions: set[TopicPartition]) -> str:

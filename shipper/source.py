@@ -131,6 +131,18 @@ class KafkaSource:
         if self._paused and self._consumer is not None and partitions:
             self._consumer.pause(*partitions)
 
+    async def rewind_to_committed(self) -> None:
+        """Move every assigned partition back to the group's committed offset (the log start
+        when the group has none), so that records handed out but not delivered are read
+        again."""
+        consumer = self._consumer
+        for partition in consumer.assignment():
+            committed = await consumer.committed(partition)
+            if committed is None:
+                await consumer.seek_to_beginning(partition)
+            else:
+                consumer.seek(partition, committed)
+
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Commit ``offsets`` (next offset to read) for partitions still assigned."""
         await self._consumer.commit(dict(offsets))

@@ -45,9 +45,10 @@ def encode(record: dict[str, Any]) -> bytes:
 
 
 # A value, or (value, headers), or (value, headers, key).
-Message = tuple[bytes | None, list[tuple[str, bytes]]] | tuple[
-    bytes | None, list[tuple[str, bytes]], bytes | None
-]
+Message = (
+    tuple[bytes | None, list[tuple[str, bytes]]]
+    | tuple[bytes | None, list[tuple[str, bytes]], bytes | None]
+)
 
 
 async def produce(
@@ -157,8 +158,11 @@ class Elasticsearch:
     def close(self) -> None:
         self._http.close()
 
-    def count(self, pattern: str) -> int:
-        self._http.post(f"/{pattern}/_refresh", params={"ignore_unavailable": "true"})
+    def count(self, pattern: str, *, refresh: bool = False) -> int:
+        """Documents in ``pattern``; ``refresh`` first for an exact, final answer (polling
+        without it keeps the stand-in free to index, which it does not do while counting)."""
+        if refresh:
+            self._http.post(f"/{pattern}/_refresh", params={"ignore_unavailable": "true"})
         response = self._http.get(
             f"/{pattern}/_count", params={"ignore_unavailable": "true", "allow_no_indices": "true"}
         )
@@ -199,6 +203,19 @@ class Elasticsearch:
 
     def ids(self, pattern: str) -> list[str]:
         return [hit["_id"] for hit in self.documents(pattern)]
+
+    def found(self, index: str, ids: Sequence[str], *, chunk: int = 10_000) -> int:
+        """How many of ``ids`` exist in ``index`` (a concrete name), by ``_mget``."""
+        found = 0
+        for start in range(0, len(ids), chunk):
+            response = self._http.post(
+                f"/{index}/_mget",
+                json={"ids": list(ids[start : start + chunk])},
+                params={"_source": "false"},
+            )
+            response.raise_for_status()
+            found += sum(1 for doc in response.json()["docs"] if doc.get("found"))
+        return found
 
 
 def wait_until(

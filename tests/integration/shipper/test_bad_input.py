@@ -126,8 +126,8 @@ async def test_bad_input_is_dead_lettered_and_everything_else_indexed(
         await asyncio.sleep(0)
 
         # --- exact counts --------------------------------------------------------------
-        assert es.count(logs) == expected_logs
-        assert es.count(dlq) == len(bad)
+        assert es.count(logs, refresh=True) == expected_logs
+        assert es.count(dlq, refresh=True) == len(bad)
         documents = {hit["_id"]: hit["_source"] for hit in es.documents(logs)}
         assert {f"{run}-{i}" for i in range(GOOD)} | set(repairable) <= set(documents)
         [fallback] = [doc_id for doc_id in documents if doc_id.startswith(f"{topic}-")]

@@ -62,7 +62,9 @@ async def test_outage_pauses_and_recovers_without_loss_or_duplicates(
     total = BEFORE + DURING + AFTER
     try:
         async with Shipper(settings) as shipper:
-            await produce(kafka_bootstrap, topic, (encode(log_record(i, run)) for i in range(BEFORE)))
+            await produce(
+                kafka_bootstrap, topic, (encode(log_record(i, run)) for i in range(BEFORE))
+            )
             await wait_until_async(
                 lambda: es.count(logs) >= BEFORE // 2, timeout=60, what="shipping to start"
             )
@@ -76,10 +78,10 @@ async def test_outage_pauses_and_recovers_without_loss_or_duplicates(
             )
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
                 await wait_until_async(
-                    lambda: shipper.metrics.registry.get_sample_value(
-                        "tracelink_shipper_backpressure"
-                    )
-                    == 1,
+                    lambda: (
+                        shipper.metrics.registry.get_sample_value("tracelink_shipper_backpressure")
+                        == 1
+                    ),
                     timeout=OUTAGE_S,
                     what="consumption to pause",
                 )
@@ -113,7 +115,7 @@ async def test_outage_pauses_and_recovers_without_loss_or_duplicates(
             assert retries > 0
             assert shipper.failure is None
 
-        assert es.count(logs) == total
+        assert es.count(logs, refresh=True) == total
         assert sorted(es.ids(logs)) == sorted(f"{run}-{i}" for i in range(total))
     finally:
         es.close()

@@ -446,9 +446,7 @@ def test_every_metadata_field_written_is_in_the_layout() -> None:
     assert len(written) == 6
 
 
-_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.text(max_size=8)
-)
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.text(max_size=8))
 _keys = st.text(alphabet="abc.", min_size=1, max_size=5)
 
 
