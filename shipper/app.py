@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -46,7 +46,6 @@ __all__ = ["Shipper", "ShipperFailedError"]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 # How often a paused consumer still polls, to keep its group membership.
 _PAUSED_POLL_S = 1.0

@@ -112,11 +112,6 @@ class HealthServer:
         self._ready = ready
         self._runner: web.AppRunner | None = None
 
-    @property
-    def port(self) -> int:
-        """The bound port (the chosen one when configured as 0 is not used: 0 means off)."""
-        return self._port
-
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/metrics", self._metrics)

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -14,6 +15,30 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shipper.settings import ShipperSettings
 from tracelink.settings import load_settings
+
+
+@dataclass
+class KafkaMessage:
+    """A consumed Kafka message, as the pure parts of the shipper read it (unit tests)."""
+
+    value: bytes | None
+    topic: str = "logs"
+    partition: int = 2
+    offset: int = 41
+    timestamp: int | None = 1_795_337_000_123  # 2026-11-22T08:43:20.123Z
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = field(default_factory=tuple)
+
+
+def leaf_paths(doc: dict[str, Any], prefix: str = "") -> set[str]:
+    """The dotted paths of a document's leaves (arrays count as leaves)."""
+    paths = set()
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            paths |= leaf_paths(value, f"{prefix}{key}.")
+        else:
+            paths.add(f"{prefix}{key}")
+    return paths
 
 
 def ids_of(i: int) -> tuple[str, str]:
@@ -45,16 +70,14 @@ def encode(record: dict[str, Any]) -> bytes:
 
 
 # A value, or (value, headers), or (value, headers, key).
-Message = (
-    tuple[bytes | None, list[tuple[str, bytes]]]
-    | tuple[bytes | None, list[tuple[str, bytes]], bytes | None]
-)
+Headers = list[tuple[str, bytes]]
+Message = bytes | tuple[bytes | None, Headers] | tuple[bytes | None, Headers, bytes | None] | None
 
 
 async def produce(
     bootstrap: str,
     topic: str,
-    messages: Iterable[bytes | None | Message],
+    messages: Iterable[Message],
     *,
     max_request_size: int = 8 * 1024 * 1024,
 ) -> int:
@@ -66,9 +89,8 @@ async def produce(
     count = 0
     try:
         for message in messages:
-            if not isinstance(message, tuple):
-                message = (message, [])
-            value, headers, key = (*message, None)[:3]
+            parts = message if isinstance(message, tuple) else (message, [])
+            value, headers, key = (*parts, None)[:3]
             await producer.send(topic, value, key=key, headers=headers)
             count += 1
         await producer.flush()

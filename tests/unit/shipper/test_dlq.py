@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from typing import Any
 
 from shipper.dlq import dead_letter_document
 from shipper.transform import DeadLetter
+from tests.support.shipping import KafkaMessage, leaf_paths
 from tracelink.layout import DLQ_FIELDS
 
 
-@dataclass
-class Message:
-    value: bytes | None
-    topic: str = "logs"
-    partition: int = 1
-    offset: int = 7
-    timestamp: int | None = 1_795_337_000_123
-    key: bytes | None = None
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
-def _paths(doc: dict[str, object], prefix: str = "") -> set[str]:
-    out = set()
-    for key, value in doc.items():
-        if isinstance(value, dict):
-            out |= _paths(value, f"{prefix}{key}.")
-        else:
-            out.add(f"{prefix}{key}")
-    return out
+def Message(value: bytes | None, **fields: Any) -> KafkaMessage:  # noqa: N802 - reads as a type
+    return KafkaMessage(value, partition=1, offset=7, **fields)
 
 
 def test_text_payload() -> None:
@@ -45,7 +29,7 @@ def test_text_payload() -> None:
             "payload_truncated": False,
         },
     }
-    assert _paths(doc) == set(DLQ_FIELDS.values())
+    assert leaf_paths(doc) == set(DLQ_FIELDS.values())
 
 
 def test_binary_payload_is_base64() -> None:

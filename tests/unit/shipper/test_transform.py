@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -12,23 +11,16 @@ from hypothesis import strategies as st
 
 from shipper import transform as transform_module
 from shipper.transform import DeadLetter, IndexAction, Limits, Transformer
+from tests.support.shipping import KafkaMessage, leaf_paths
 from tracelink.layout import LOG_FIELDS
 
 INGESTED = "2026-11-22T10:30:00.000000Z"
-KAFKA_MS = 1_795_337_000_123  # 2026-11-22T08:43:20.123Z
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
 
 
-@dataclass
-class Message:
-    value: bytes | None
-    topic: str = "logs"
-    partition: int = 2
-    offset: int = 41
-    timestamp: int | None = KAFKA_MS
-    key: bytes | None = None
-    headers: tuple[tuple[str, bytes], ...] = field(default_factory=tuple)
+def Message(value: bytes | None, **fields: Any) -> KafkaMessage:  # noqa: N802 - reads as a type
+    return KafkaMessage(value, **fields)
 
 
 def record(**fields: Any) -> dict[str, Any]:
@@ -417,17 +409,6 @@ def test_strings_in_arrays_are_truncated_too() -> None:
 # --- contracts with the rest of the product ------------------------------------------------
 
 
-def _paths(doc: dict[str, Any], prefix: str = "") -> set[str]:
-    paths = set()
-    for key, value in doc.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            paths |= _paths(value, path + ".")
-        else:
-            paths.add(path)
-    return paths
-
-
 def test_every_metadata_field_written_is_in_the_layout() -> None:
     action = indexed(
         record(
@@ -441,7 +422,7 @@ def test_every_metadata_field_written_is_in_the_layout() -> None:
         ),
         limits=Limits(max_field_bytes=1024),
     )
-    written = {path for path in _paths(action.source) if path.startswith("tracelink.")}
+    written = {path for path in leaf_paths(action.source) if path.startswith("tracelink.")}
     assert written <= set(LOG_FIELDS.values())
     assert len(written) == 6
 
