@@ -41,6 +41,7 @@ from shipper.sink import BulkSink
 from shipper.source import KafkaSource, TopicPartition
 from shipper.transform import DeadLetter, IndexAction, Limits, Transformer, format_timestamp
 from tracelink.elasticsearch import install_templates, make_client
+from tracelink.settings import ConfigError, env_name
 
 __all__ = ["Shipper", "ShipperFailedError"]
 
@@ -87,6 +88,7 @@ class Shipper:
         self._commit_wanted = asyncio.Event()
         self._commit_lock = asyncio.Lock()
         self._stop_requested = asyncio.Event()
+        self._abort_drain = asyncio.Event()
         self._uncommitted: dict[TopicPartition, int] = {}
         self._epoch = 0
         self._rebalancing = False
@@ -121,9 +123,15 @@ class Shipper:
         """The partitions this replica owns right now."""
         return self._source.assignment()
 
-    def request_stop(self) -> None:
-        """Ask the shipper to stop (signal-handler safe); :meth:`wait` then returns."""
+    def request_stop(self, *, drain: bool = True) -> None:
+        """Ask the shipper to stop (signal-handler safe); :meth:`wait` then returns.
+
+        ``drain=False`` also cuts short a drain in progress: what is not delivered yet is
+        not committed and is read again by the next owner of its partition.
+        """
         self._stop_requested.set()
+        if not drain:
+            self._abort_drain.set()
 
     async def start(self) -> None:
         """Connect, install the index templates, join the group and start consuming.
@@ -143,7 +151,13 @@ class Shipper:
                 live=self._live,
                 ready=self._not_ready_reasons,
             )
-            await self._health.start()
+            try:
+                await self._health.start()
+            except OSError as exc:
+                raise ConfigError(
+                    env_name("metrics_port"),
+                    f"cannot listen on {s.metrics_host}:{s.metrics_port}: {exc.strerror}",
+                ) from None
         self._client = make_client(
             s,
             request_timeout=s.es_request_timeout_s,
@@ -487,13 +501,25 @@ class Shipper:
         log.info(
             "%s: draining %d in-flight batches (up to %.0fs)", why, len(self._in_flight), timeout
         )
-        _done, pending = await asyncio.wait(set(self._in_flight), timeout=timeout)
+        in_flight = set(self._in_flight)
+        # Waiting on the tasks through a task of its own: giving up the wait (timeout, abort)
+        # must not cancel the batches themselves.
+        everything = asyncio.ensure_future(asyncio.wait(in_flight))
+        aborted = asyncio.ensure_future(self._abort_drain.wait())
+        try:
+            await asyncio.wait(
+                {everything, aborted}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            everything.cancel()
+            aborted.cancel()
+        pending = {task for task in in_flight if not task.done()}
         if pending:
             log.warning(
-                "%s: %d batches not delivered within %.0fs; they will be replayed",
+                "%s: %d batches not delivered%s; they will be replayed",
                 why,
                 len(pending),
-                timeout,
+                " (drain aborted)" if self._abort_drain.is_set() else f" within {timeout:.0f}s",
             )
         return not pending
 

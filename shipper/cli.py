@@ -57,7 +57,6 @@ async def _ship(settings: ShipperSettings) -> int:
 
     shipper = Shipper(settings)
     loop = asyncio.get_running_loop()
-    main = asyncio.current_task()
     signals = 0
 
     def on_signal(signum: int) -> None:
@@ -70,9 +69,9 @@ async def _ship(settings: ShipperSettings) -> int:
                 settings.drain_timeout_s,
             )
             shipper.request_stop()
-        elif main is not None:
+        else:
             log.warning("second signal: stopping without waiting for the drain")
-            main.cancel()
+            shipper.request_stop(drain=False)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -174,3 +175,22 @@ def test_waits_for_elasticsearch_and_stops_cleanly_on_sigterm(
     output = process.output()
     assert "Elasticsearch not available" in output
     assert "retrying in" in output
+
+
+def test_metrics_port_in_use_is_a_configuration_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [tracelink_executable(), "ship", "--metrics-host", "127.0.0.1"],
+            env={**os.environ, "TRACELINK_METRICS_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("tracelink ship: configuration error: TRACELINK_METRICS_PORT:")
+    assert f"127.0.0.1:{port}" in line
