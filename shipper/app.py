@@ -329,6 +329,7 @@ class Shipper:
         while not self._stop_requested.is_set():
             if self._rewind_needed and not self._rebalancing:
                 await self._rewind()
+                continue
             if len(self._in_flight) >= s.max_in_flight:
                 await self._wait_for_slot()
                 continue
@@ -368,8 +369,14 @@ class Shipper:
 
     async def _rewind(self) -> None:
         """Restart every assigned partition from the group's committed offset."""
-        self._rewind_needed = False
-        await self._source.rewind_to_committed()
+        try:
+            await self._source.rewind_to_committed()
+        except KafkaError as exc:
+            # Fetching must not go on from the advanced position: try again shortly.
+            log.warning("cannot read the committed offsets yet (%s); retrying", exc)
+            await asyncio.sleep(_PAUSED_POLL_S)
+        else:
+            self._rewind_needed = False
 
     def _dispatch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
         """Transform and encode one fetched batch, then write it in a task of its own."""
