@@ -99,6 +99,7 @@ class _ServerProcess:
         self.log_path = data_dir / f"{self.name}.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self.exit_code: int | None = None
 
     # --- subclass hooks -------------------------------------------------------------------
     def _argv(self) -> list[str]:
@@ -116,20 +117,33 @@ class _ServerProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def _env(self) -> dict[str, str]:
+        # A clean environment: both binaries read configuration from variables such as
+        # LISTENER_URL / CLUSTER_ID that must not leak in from the user's shell.
+        return {key: os.environ[key] for key in ("PATH", "HOME", "TMPDIR") if key in os.environ}
+
     def start(self, timeout: float = 30.0) -> Self:
         """Start the server and return once it answers; idempotent while it runs."""
+        self.launch()
+        self.wait_ready(timeout)
+        return self
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to answer (see :meth:`wait_ready`);
+        a no-op while it runs. Several servers launched first start in parallel."""
         if self.running:
-            return self
+            return
         if not port_is_free(self.port, self.host):
             raise StandinError(
                 f"{self.name}: port {self.host}:{self.port} is already in use; "
                 "choose another port or stop what is listening there"
             )
+        self._spawn()
+
+    def _spawn(self, pass_fds: tuple[int, ...] = ()) -> None:
+        """Start the child (log file, own session, dies with us), keeping ``pass_fds`` open."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
-        # A clean environment: both binaries read configuration from variables such as
-        # LISTENER_URL / CLUSTER_ID that must not leak in from the user's shell.
-        env = {key: os.environ[key] for key in ("PATH", "HOME", "TMPDIR") if key in os.environ}
         try:
             self._proc = subprocess.Popen(
                 self._argv(),
@@ -137,15 +151,18 @@ class _ServerProcess:
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
-                env=env,
+                env=self._env(),
+                pass_fds=pass_fds,
                 start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
             )
         except OSError as exc:
             self._close_log()
             raise StandinError(f"{self.name}: cannot run {self._argv()[0]}: {exc}") from exc
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Return once the launched server answers; stops it and raises if it never does."""
         self._wait(self._ready, timeout, "to answer")
-        return self
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (lets the server save its data), SIGKILL after ``timeout``; idempotent."""
@@ -159,6 +176,9 @@ class _ServerProcess:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 proc.wait(5)
+        if proc is not None:
+            # The exit status of the last run (negative: killed by that signal).
+            self.exit_code = proc.returncode
         self._proc = None
         self._close_log()
 
@@ -167,6 +187,8 @@ class _ServerProcess:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait(5)
+        if self._proc is not None:
+            self.exit_code = self._proc.returncode
         self._proc = None
         self._close_log()
 

@@ -277,7 +277,7 @@ class Shipper:
     async def _install_templates(self) -> None:
         assert self._client is not None
         report = await install_templates(
-            self._client, self.settings, retention_days=self.settings.retention_days
+            self._client, self.settings, retention_days=self.settings.retention_days or None
         )
         log.info("index templates installed: %s", ", ".join(report.templates))
         if report.ilm_policy:

@@ -110,10 +110,12 @@ class ShipperSettings(KafkaSettings, ElasticsearchSettings):
         le=16 * _MIB,
         description="how much of a dead letter's payload the DLQ index keeps as text",
     )
-    retention_days: int | None = Field(
+    retention_days: int = Field(
         default=30,
-        ge=1,
-        description="ILM delete-after for the daily indices, where the server has ILM",
+        ge=0,
+        le=36500,
+        description="delete daily log and dead-letter indices after this many days "
+        "(ILM, where the server has it; 0 = keep them)",
     )
 
     @property

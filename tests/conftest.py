@@ -15,10 +15,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from devstack.standins import ElasticsearchStandin, KafkaStandin
+from tests.support.elasticsearch import delete_prefixed
 from tests.support.servers import ElasticsearchServer, KafkaServer
 
 SHARED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
@@ -137,19 +137,7 @@ def index_prefix(es_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh index prefix for this test; its indices and templates are deleted afterwards."""
     prefix = _unique(request, "tl")
     yield prefix
-    # The stand-in scans every index on every search: leaving data behind slows the suite.
-    # Deleted by name: Elasticsearch 8 refuses wildcard deletes (destructive_requires_name).
-    with httpx.Client(base_url=es_url, timeout=10) as client:
-        listing = client.get(
-            f"/_cat/indices/{prefix}*", params={"format": "json", "expand_wildcards": "all"}
-        )
-        names = [row["index"] for row in listing.json()] if listing.status_code == 200 else []
-        if names:
-            client.delete("/" + ",".join(names), params={"ignore_unavailable": "true"})
-        templates = client.get("/_index_template").json().get("index_templates", [])
-        for template in templates:
-            if template["name"].startswith(prefix):
-                client.delete(f"/_index_template/{template['name']}")
+    delete_prefixed(es_url, prefix)
 
 
 @pytest.fixture

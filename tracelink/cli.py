@@ -41,6 +41,12 @@ class _Subcommand:
 # Order is the order `tracelink --help` lists them in.
 _SUBCOMMANDS: tuple[_Subcommand, ...] = (
     _Subcommand("ship", "shipper.cli", "index the Kafka log topic into Elasticsearch"),
+    _Subcommand(
+        "setup",
+        "kibana.cli",
+        "install the index templates (and ILM policy); with --kibana-url, the Kibana objects",
+    ),
+    _Subcommand("serve", "correlate.cli", "run the correlate API (uvicorn)"),
 )
 
 
@@ -52,12 +58,14 @@ def add_settings_flags(
 ) -> None:
     """Add one ``--field-name`` flag per settings field, mirroring ``TRACELINK_FIELD_NAME``.
 
-    Flags default to ``None`` (= not given) so that the environment applies unless a flag is
-    passed; :func:`settings_overrides` collects the given ones.
+    Secret fields get no flag. Flags default to ``None`` (= not given) so that the
+    environment applies unless a flag is passed; :func:`settings_overrides` collects the
+    given ones.
     """
     group = parser.add_argument_group(f"{settings_cls.__name__} (flags win over environment)")
     for name, info in settings_cls.model_fields.items():
-        if name in exclude:
+        # Secrets come from the environment only: a flag would show in the process list.
+        if name in exclude or "SecretStr" in str(info.annotation):
             continue
         group.add_argument(
             "--" + name.replace("_", "-"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch, NotFoundError
+from elasticsearch import AsyncElasticsearch, Elasticsearch, NotFoundError
 from elasticsearch import BadRequestError as ESBadRequestError
 
 from tracelink.layout import (
@@ -26,7 +26,26 @@ __all__ = [
     "ilm_policy_body",
     "install_templates",
     "make_client",
+    "make_sync_client",
 ]
+
+
+def _client_options(
+    settings: ElasticsearchSettings, request_timeout: float, max_retries: int, extra: dict[str, Any]
+) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "request_timeout": request_timeout,
+        "max_retries": max_retries,
+        "retry_on_timeout": max_retries > 0,
+    }
+    if settings.es_api_key is not None:
+        options["api_key"] = settings.es_api_key.get_secret_value()
+    if settings.es_username is not None and settings.es_password is not None:
+        options["basic_auth"] = (settings.es_username, settings.es_password.get_secret_value())
+    if settings.es_ca_certs is not None:
+        options["ca_certs"] = str(settings.es_ca_certs)
+    options.update(extra)
+    return options
 
 
 def make_client(
@@ -41,19 +60,21 @@ def make_client(
     ``max_retries`` defaults to 0 because every caller has its own policy: the shipper
     retries per bulk item, the API answers 503 rather than make a user wait.
     """
-    options: dict[str, Any] = {
-        "request_timeout": request_timeout,
-        "max_retries": max_retries,
-        "retry_on_timeout": max_retries > 0,
-    }
-    if settings.es_api_key is not None:
-        options["api_key"] = settings.es_api_key.get_secret_value()
-    if settings.es_username is not None and settings.es_password is not None:
-        options["basic_auth"] = (settings.es_username, settings.es_password.get_secret_value())
-    if settings.es_ca_certs is not None:
-        options["ca_certs"] = str(settings.es_ca_certs)
-    options.update(kwargs)
+    options = _client_options(settings, request_timeout, max_retries, kwargs)
     return AsyncElasticsearch(list(settings.es_url), **options)
+
+
+def make_sync_client(
+    settings: ElasticsearchSettings,
+    *,
+    request_timeout: float = 30.0,
+    max_retries: int = 0,
+    **kwargs: Any,
+) -> Elasticsearch:
+    """The blocking ``Elasticsearch`` counterpart of :func:`make_client`, for code that runs
+    in its own thread (an OpenTelemetry span exporter); the caller closes it."""
+    options = _client_options(settings, request_timeout, max_retries, kwargs)
+    return Elasticsearch(list(settings.es_url), **options)
 
 
 async def ilm_available(client: AsyncElasticsearch) -> bool:

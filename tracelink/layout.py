@@ -16,6 +16,7 @@ __all__ = [
     "dlq_index",
     "dlq_index_pattern",
     "dlq_index_template",
+    "jaeger_service_daily_index",
     "jaeger_span_daily_index",
     "jaeger_span_pattern",
     "jaeger_span_read_alias",
@@ -109,6 +110,12 @@ def jaeger_span_pattern(jaeger_prefix: str = "") -> str:
 def jaeger_span_daily_index(jaeger_prefix: str, when: datetime) -> str:
     """The daily span index Jaeger writes a span starting at ``when`` to."""
     return _daily(_jaeger_base(jaeger_prefix), when)
+
+
+def jaeger_service_daily_index(jaeger_prefix: str, when: datetime) -> str:
+    """The daily ``service:operation`` index Jaeger writes alongside a span starting at ``when``."""
+    base = f"{jaeger_prefix}-jaeger-service" if jaeger_prefix else "jaeger-service"
+    return _daily(base, when)
 
 
 def jaeger_span_read_alias(jaeger_prefix: str = "") -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "KafkaSettings",
     "LinkSettings",
     "TracelinkSettings",
+    "check_base_url",
     "env_name",
     "load_settings",
 ]
@@ -191,9 +192,14 @@ class LinkSettings(TracelinkSettings):
     @field_validator("jaeger_ui_url", "kibana_url", "api_public_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an http(s):// URL")
-        return value.rstrip("/")
+        return check_base_url(value)
+
+
+def check_base_url(value: str) -> str:
+    """An ``http(s)://host…`` base URL without its trailing ``/``; ``ValueError`` otherwise."""
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"{value!r} is not an http(s):// URL")
+    return value.rstrip("/")
 
 
 def load_settings(cls: type[S], **overrides: Any) -> S:

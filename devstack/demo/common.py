@@ -1,0 +1,139 @@
+"""What the demo services share: request models, the app skeleton, instrumented clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "CheckoutRequest",
+    "Item",
+    "OrderRequest",
+    "cancel_and_wait",
+    "current_trace_id",
+    "instrumented_client",
+    "service_app",
+    "start_kafka_client",
+    "traceresponse",
+]
+
+# Inter-service calls: generous, the order service may retry its database for a second.
+_CLIENT_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
+
+
+class Item(BaseModel):
+    sku: str = Field(min_length=1, max_length=100)
+    quantity: int = Field(ge=1, le=100)
+
+
+class CheckoutRequest(BaseModel):
+    """What the shop front end posts to the gateway."""
+
+    customer_id: str = Field(min_length=1, max_length=100)
+    items: list[Item] = Field(min_length=1, max_length=50)
+
+
+class OrderRequest(CheckoutRequest):
+    """What the gateway asks the order service to place."""
+
+    order_id: str = Field(min_length=1, max_length=100)
+
+
+def current_trace_id() -> str | None:
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def traceresponse() -> dict[str, str]:
+    """The W3C ``traceresponse`` header for the current server span (empty outside one)."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    flags = "01" if context.trace_flags.sampled else "00"
+    return {"traceresponse": f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags}"}
+
+
+@asynccontextmanager
+async def _no_lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    yield
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel a background task this service owns and wait until it has finished."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def service_app(
+    service: str,
+    tracer_provider: TracerProvider,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] = _no_lifespan,
+    *,
+    ready: Callable[[FastAPI], bool] | None = None,
+) -> FastAPI:
+    """A FastAPI app for ``service`` with ``/healthz``, ``/readyz`` and server spans.
+
+    ``ready(app)`` decides ``/readyz`` (default: ready once started). Health endpoints are
+    not traced: probes would bury the traffic.
+    """
+    app = FastAPI(title=f"tracelink demo: {service}", lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        if ready is None or ready(app):
+            return JSONResponse({"status": "ready", "service": service})
+        return JSONResponse({"status": "starting", "service": service}, status_code=503)
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=tracer_provider,
+        excluded_urls="/healthz,/readyz",
+        exclude_spans=["receive", "send"],
+    )
+    return app
+
+
+def instrumented_client(base_url: str, tracer_provider: TracerProvider) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` for another demo service whose requests are client spans
+    carrying ``traceparent``; the caller closes it (``async with``)."""
+    client = httpx.AsyncClient(base_url=base_url, timeout=_CLIENT_TIMEOUT)
+    HTTPXClientInstrumentor.instrument_client(client, tracer_provider=tracer_provider)
+    return client
+
+
+async def start_kafka_client(make: Callable[[], Any], describe: str, logger: logging.Logger) -> Any:
+    """Start an aiokafka client made by ``make``, retrying with capped backoff until Kafka
+    answers (cancel the caller to give up): a broker that is down delays, never crashes."""
+    delay = 0.5
+    while True:
+        client = make()
+        try:
+            await client.start()
+        except KafkaError as exc:
+            with contextlib.suppress(KafkaError):
+                await client.stop()
+            logger.warning("%s: Kafka unreachable (%s), retrying in %.1f s", describe, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        logger.info("%s: connected to Kafka", describe)
+        return client

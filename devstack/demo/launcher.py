@@ -1,0 +1,225 @@
+"""Run the five demo services as child processes on free ports, wired to each other.
+
+Used by ``tracelink demo`` and by the integration tests::
+
+    with DemoServices(kafka_bootstrap="127.0.0.1:9092", es_url="http://127.0.0.1:9200",
+                      log_dir=Path(".tracelink/demo")) as demo:
+        report = asyncio.run(drive_traffic(demo.gateway_url, 20))
+
+Each service is ``python -m devstack.demo <service>`` with its configuration in the
+environment; its stdout and stderr (its JSON log lines) go to ``<log_dir>/<service>.log``.
+Like the stand-in servers, the services die with the process that started them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from devstack.demo.settings import SERVICES, ServiceName
+from devstack.standins import StandinError, _ServerProcess
+
+__all__ = ["DemoServiceError", "DemoServices"]
+
+
+class DemoServiceError(StandinError):
+    """A demo service could not be started (port taken, crashed, never ready)."""
+
+
+class _ServiceProcess(_ServerProcess):
+    """One service, serving on a listening socket this process binds and hands down.
+
+    Binding here and passing the socket (``TRACELINK_DEMO_LISTEN_FD``) leaves no window in
+    which another program could take a port chosen for a service: every port is known, and
+    held, before any service starts.
+    """
+
+    def __init__(self, service: ServiceName, *, host: str, log_dir: Path) -> None:
+        self.name = service
+        self.service = service
+        # The wiring to the other services, set once every port is known.
+        self.environment: Mapping[str, str] = {}
+        self._socket: socket.socket | None = self._listen(host, 0)
+        super().__init__(port=self._socket.getsockname()[1], data_dir=log_dir, host=host)
+
+    @staticmethod
+    def _listen(host: str, port: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def launch(self) -> None:
+        if self.running:
+            return
+        if self._socket is None:
+            # A restart: the port was released at the last stop.
+            try:
+                self._socket = self._listen(self.host, self.port)
+            except OSError as exc:
+                raise DemoServiceError(
+                    f"{self.name}: cannot listen on port {self.port}: {exc}"
+                ) from exc
+        try:
+            self._spawn(pass_fds=(self._socket.fileno(),))
+        finally:
+            # The child holds its own copy now.
+            self._socket.close()
+            self._socket = None
+
+    def close(self) -> None:
+        """Release the socket of a service that was never launched."""
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def _argv(self) -> list[str]:
+        return [sys.executable, "-m", "devstack.demo", self.service]
+
+    def _env(self) -> dict[str, str]:
+        # The user's environment (virtualenv, OTEL_* settings) plus this service's wiring.
+        env = {**os.environ, **self.environment, "TRACELINK_DEMO_PORT": str(self.port)}
+        if self._socket is not None:
+            env["TRACELINK_DEMO_LISTEN_FD"] = str(self._socket.fileno())
+        return env
+
+    def _ready(self) -> bool:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=1.0)
+        try:
+            conn.request("GET", "/readyz")
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class DemoServices:
+    """The gateway, order, payment, inventory and notification services as child processes.
+
+    ``start()`` launches all five at once and returns when every one answers ``/readyz``
+    (the notification service only once its Kafka consumer has partitions); ``stop()``
+    sends SIGTERM (graceful: spans and logs are flushed) and SIGKILLs what is left after
+    the timeout. Both are idempotent; the object is a context manager. The ports are
+    reserved (bound) from construction on; ``stop()`` releases them even if never started.
+    """
+
+    def __init__(
+        self,
+        *,
+        kafka_bootstrap: str,
+        es_url: str,
+        log_dir: Path,
+        host: str = "127.0.0.1",
+        jaeger_index_prefix: str = "",
+        log_topic: str = "logs",
+        events_topic: str = "order.events",
+        seed: int = 7,
+        failure_rate: float = 0.2,
+        environment: str = "demo",
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.log_dir = log_dir
+        processes: dict[ServiceName, _ServiceProcess] = {}
+        try:
+            for service in SERVICES:
+                processes[service] = _ServiceProcess(service, host=host, log_dir=log_dir)
+        except OSError as exc:
+            for process in processes.values():
+                process.close()
+            raise DemoServiceError(f"cannot listen on {host}: {exc}") from exc
+        urls = {service: process.url for service, process in processes.items()}
+        env = {
+            "TRACELINK_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "TRACELINK_ES_URL": es_url,
+            "TRACELINK_JAEGER_INDEX_PREFIX": jaeger_index_prefix,
+            "TRACELINK_LOG_TOPIC": log_topic,
+            "TRACELINK_DEMO_HOST": host,
+            "TRACELINK_DEMO_ORDER_URL": urls["order"],
+            "TRACELINK_DEMO_PAYMENT_URL": urls["payment"],
+            "TRACELINK_DEMO_INVENTORY_URL": urls["inventory"],
+            "TRACELINK_DEMO_EVENTS_TOPIC": events_topic,
+            "TRACELINK_DEMO_SEED": str(seed),
+            "TRACELINK_DEMO_FAILURE_RATE": str(failure_rate),
+            "TRACELINK_DEMO_ENVIRONMENT": environment,
+            # Log lines reach the file as they are written.
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
+        for process in processes.values():
+            process.environment = env
+        self._services = processes
+
+    @property
+    def urls(self) -> dict[ServiceName, str]:
+        return {service: process.url for service, process in self._services.items()}
+
+    @property
+    def gateway_url(self) -> str:
+        return self._services["gateway"].url
+
+    @property
+    def running(self) -> bool:
+        return all(process.running for process in self._services.values())
+
+    def pid(self, service: ServiceName) -> int | None:
+        return self._services[service].pid
+
+    def exit_code(self, service: ServiceName) -> int | None:
+        """How ``service``'s last run ended (0 = clean; ``None`` while running or never run)."""
+        return self._services[service].exit_code
+
+    def log_path(self, service: ServiceName) -> Path:
+        """The file holding ``service``'s output (JSON log lines, one per record)."""
+        return self._services[service].log_path
+
+    def log_tail(self, service: ServiceName, lines: int = 40) -> str:
+        return self._services[service].log_tail(lines)
+
+    def start(self, timeout: float = 60.0) -> Self:
+        """Launch every service, then wait until all are ready; on failure stop them all."""
+        try:
+            for process in self._services.values():
+                process.launch()
+            for process in self._services.values():
+                process.wait_ready(timeout)
+        except StandinError as exc:
+            self.stop()
+            raise DemoServiceError(f"demo service failed to start: {exc}") from exc
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop every service (SIGTERM, then SIGKILL after ``timeout``); idempotent."""
+        for process in self._services.values():
+            process.close()
+        # In parallel: each service takes a moment to drain and flush its telemetry.
+        with ThreadPoolExecutor(max_workers=len(self._services)) as pool:
+            for future in [pool.submit(p.stop, timeout) for p in self._services.values()]:
+                future.result()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

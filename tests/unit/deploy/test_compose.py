@@ -1,0 +1,263 @@
+"""docker-compose.yml, the Dockerfile and the Jaeger config, checked without a Docker engine.
+
+No Docker runs on the development and CI machines, so these tests check what can be checked:
+the file against the Compose specification's JSON schema, the build inputs and mounted files,
+that every ``TRACELINK_*`` variable a tracelink service gets is a real setting of the command
+it runs, start order (healthchecks behind ``depends_on`` conditions), pinned images, the
+Jaeger v2 pipeline, and that the README documents every published port.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from tracelink.settings import (
+    ElasticsearchSettings,
+    KafkaSettings,
+    LinkSettings,
+    TracelinkSettings,
+)
+
+REPO = Path(__file__).resolve().parents[3]
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+JAEGER_CONFIG_PATH = REPO / "deploy" / "jaeger" / "config.yaml"
+
+# The component whose settings each tracelink subcommand reads.
+COMMAND_COMPONENT = {"setup": "kibana", "ship": "shipper", "serve": "correlate"}
+
+# CONTRACTS §2 for components whose settings module is not in this tree: used only when
+# `<component>.settings` cannot be imported, so the check still means something.
+CONTRACT_FIELDS = {
+    "shipper": {
+        *KafkaSettings.model_fields,
+        *ElasticsearchSettings.model_fields,
+        "metrics_port",
+    },
+    "correlate": {
+        *ElasticsearchSettings.model_fields,
+        *LinkSettings.model_fields,
+        "api_host",
+        "api_port",
+        "api_token",
+    },
+}
+
+
+def _settings_fields(component: str) -> set[str]:
+    """Every field of every settings class in ``<component>.settings`` (or the contract's)."""
+    try:
+        module = importlib.import_module(f"{component}.settings")
+    except ModuleNotFoundError:
+        return CONTRACT_FIELDS[component]
+    classes = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, TracelinkSettings)
+        and value.__module__ == module.__name__
+    ]
+    assert classes, f"{module.__name__} defines no settings class"
+    return {name for cls in classes for name in cls.model_fields}
+
+
+def _tracelink_services() -> dict[str, dict[str, Any]]:
+    return {name: svc for name, svc in SERVICES.items() if "build" in svc}
+
+
+def test_compose_file_is_valid_against_the_compose_spec(shared_reference: Path) -> None:
+    schema = json.loads((shared_reference / "compose" / "compose-spec.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(COMPOSE)]
+    assert errors == []
+    # The validator does reject a broken file (so the pass above means something).
+    broken = copy.deepcopy(COMPOSE)
+    broken["services"]["api"]["depends_on"]["setup"]["condition"] = "when_ready"
+    assert list(validator.iter_errors(broken))
+
+
+def test_every_built_service_has_its_dockerfile_and_build_inputs() -> None:
+    built = _tracelink_services()
+    assert {"setup", "shipper", "api"} <= set(built)
+    for name, service in built.items():
+        context = REPO / service["build"]["context"]
+        dockerfile = context / service["build"].get("dockerfile", "Dockerfile")
+        assert dockerfile.is_file(), name
+        for line in dockerfile.read_text(encoding="utf-8").splitlines():
+            match = re.match(r"COPY\s+(?!--from)(\S+)\s+\S+$", line)
+            if match:
+                assert (context / match.group(1)).exists(), (name, line)
+
+
+def test_dockerfile_is_small_non_root_and_caches_dependencies() -> None:
+    text = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    froms = re.findall(r"^FROM\s+(\S+)", text, flags=re.MULTILINE)
+    assert froms
+    assert all(re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", image) for image in froms)
+    assert re.search(r"^USER\s+(?!root|0\b)\S+", text, flags=re.MULTILINE)
+    # pyproject.toml (the dependency list) is copied and installed before any source.
+    copy_pyproject = text.index("COPY pyproject.toml")
+    install_deps = text.index("pip install -r")
+    first_source = text.index("COPY tracelink")
+    assert copy_pyproject < install_deps < first_source
+    ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".git", ".venv", "tests"} <= set(ignored)
+
+
+def test_every_tracelink_variable_is_a_setting_of_the_command_it_configures() -> None:
+    for name, service in SERVICES.items():
+        variables = {k for k in service.get("environment", {}) if k.startswith("TRACELINK_")}
+        if "build" not in service:
+            assert not variables, f"{name} is not a tracelink service"
+            continue
+        command = service["command"][0]
+        if command not in COMMAND_COMPONENT:
+            continue  # the demo services: their settings are checked with the demo
+        fields = _settings_fields(COMMAND_COMPONENT[command])
+        unknown = {v for v in variables if v.removeprefix("TRACELINK_").lower() not in fields}
+        assert not unknown, f"{name} ({command}): not settings: {sorted(unknown)}"
+
+
+def test_tracelink_services_reach_the_servers_by_container_name() -> None:
+    for name, service in _tracelink_services().items():
+        env = service.get("environment", {})
+        if "TRACELINK_ES_URL" in env:
+            assert env["TRACELINK_ES_URL"] == "http://elasticsearch:9200", name
+        if "TRACELINK_KAFKA_BOOTSTRAP" in env:
+            assert env["TRACELINK_KAFKA_BOOTSTRAP"] == "kafka:19092", name
+    assert SERVICES["setup"]["command"] == ["setup", "--kibana-url", "http://kibana:5601"]
+    assert SERVICES["shipper"]["deploy"]["replicas"] == 2
+    assert SERVICES["api"]["environment"]["TRACELINK_API_HOST"] == "0.0.0.0"
+
+
+def test_every_mounted_file_exists() -> None:
+    mounts = 0
+    for name, service in SERVICES.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0] if isinstance(volume, str) else volume["source"]
+            if source.startswith((".", "/")):
+                mounts += 1
+                assert (REPO / source).exists(), (name, source)
+            else:
+                assert source in COMPOSE.get("volumes", {}), (name, source)
+    assert mounts >= 2
+
+
+def test_start_order_is_guarded_by_health_and_completion() -> None:
+    for name, service in SERVICES.items():
+        for dependency, spec in service.get("depends_on", {}).items():
+            target = SERVICES[dependency]
+            if spec["condition"] == "service_healthy":
+                assert "healthcheck" in target, f"{name} waits for {dependency}'s health"
+            elif spec["condition"] == "service_completed_successfully":
+                assert target.get("restart") == "no", f"{dependency} is a one-shot job"
+            else:
+                pytest.fail(f"{name} -> {dependency}: {spec['condition']}")
+    # Long-running servers have healthchecks; the tracelink services start after setup.
+    for name in ("elasticsearch", "kibana", "kafka", "jaeger", "shipper", "api"):
+        assert "healthcheck" in SERVICES[name], name
+    for name in ("shipper", "api"):
+        assert SERVICES[name]["depends_on"]["setup"]["condition"] == (
+            "service_completed_successfully"
+        )
+    assert SERVICES["kibana"]["depends_on"]["elasticsearch"]["condition"] == "service_healthy"
+
+
+def test_images_are_pinned_to_exact_versions() -> None:
+    versions = {}
+    for name, service in SERVICES.items():
+        image = service["image"]
+        if "build" in service:
+            assert image == "tracelink:local", name
+            continue
+        repository, _, tag = image.rpartition(":")
+        assert re.fullmatch(r"\d+\.\d+\.\d+", tag), f"{name}: {image} is not an exact version"
+        versions[repository.rsplit("/", 1)[-1]] = tuple(int(p) for p in tag.split("."))
+    assert versions["elasticsearch"] == versions["kibana"]
+    assert versions["elasticsearch"][0] == 8
+    assert versions["jaeger"][0] == 2
+
+
+def test_elasticsearch_is_single_node_local_with_a_set_heap() -> None:
+    env = SERVICES["elasticsearch"]["environment"]
+    assert env["discovery.type"] == "single-node"
+    assert env["xpack.security.enabled"] == "false"
+    assert re.fullmatch(r"-Xms(\d+[mg]) -Xmx\1", env["ES_JAVA_OPTS"])
+
+
+def test_kafka_runs_kraft_for_containers_and_the_host() -> None:
+    env = SERVICES["kafka"]["environment"]
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    advertised = env["KAFKA_ADVERTISED_LISTENERS"]
+    assert "kafka:19092" in advertised
+    assert "localhost:9092" in advertised
+    assert "9092:9092" in SERVICES["kafka"]["ports"]
+    init = " ".join(SERVICES["kafka-init"]["command"])
+    assert "--topic logs " in init
+    assert "--topic logs.dlq " in init
+
+
+def test_jaeger_config_has_the_expected_pipeline() -> None:
+    config = yaml.safe_load(JAEGER_CONFIG_PATH.read_text(encoding="utf-8"))
+    service = config["service"]
+    traces = service["pipelines"]["traces"]
+    assert traces["receivers"] == ["otlp"]
+    assert traces["exporters"] == ["jaeger_storage_exporter"]
+    # Every component the pipeline or the service names is defined.
+    for section, names in (
+        ("receivers", traces["receivers"]),
+        ("processors", traces.get("processors", [])),
+        ("exporters", traces["exporters"]),
+        ("extensions", service["extensions"]),
+    ):
+        for component in names:
+            assert component in config[section], (section, component)
+    assert {"jaeger_storage", "jaeger_query"} <= set(service["extensions"])
+    backends = config["extensions"]["jaeger_storage"]["backends"]
+    storage = config["exporters"]["jaeger_storage_exporter"]["trace_storage"]
+    assert storage in backends
+    assert config["extensions"]["jaeger_query"]["storage"]["traces"] == storage
+    elasticsearch = backends[storage]["elasticsearch"]
+    assert any("elasticsearch:9200" in url for url in elasticsearch["server_urls"])
+    # No index prefix: tracelink's default TRACELINK_JAEGER_INDEX_PREFIX is empty too.
+    assert elasticsearch["indices"]["index_prefix"] == ""
+    assert SERVICES["api"]["environment"]["TRACELINK_JAEGER_INDEX_PREFIX"] == ""
+    protocols = config["receivers"]["otlp"]["protocols"]
+    assert protocols["grpc"]["endpoint"].endswith(":4317")
+    assert protocols["http"]["endpoint"].endswith(":4318")
+    assert config["extensions"]["jaeger_query"]["http"]["endpoint"] == "0.0.0.0:16686"
+
+
+def test_jaeger_ui_gets_the_link_patterns_and_the_config_file() -> None:
+    config = yaml.safe_load(JAEGER_CONFIG_PATH.read_text(encoding="utf-8"))
+    ui_config = config["extensions"]["jaeger_query"]["ui"]["config_file"]
+    mounts = {
+        volume.split(":")[1]: volume.split(":")[0] for volume in SERVICES["jaeger"]["volumes"]
+    }
+    assert mounts[ui_config] == "./kibana/jaeger-ui-config.json"
+    assert mounts["/etc/jaeger/config.yaml"] == "./deploy/jaeger/config.yaml"
+    assert SERVICES["jaeger"]["command"] == ["--config", "/etc/jaeger/config.yaml"]
+    patterns = json.loads((REPO / "kibana" / "jaeger-ui-config.json").read_text())["linkPatterns"]
+    # The links in the mounted file point where the compose stack publishes Kibana and the API.
+    assert any(p["url"].startswith("http://localhost:5601/app/discover") for p in patterns)
+    assert any(p["url"].startswith("http://localhost:8080/correlate/") for p in patterns)
+
+
+def test_readme_documents_every_published_port() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Deploying (docker compose)", 1)[1].split("\n## ", 1)[0]
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            host_port = str(port).split(":")[0]
+            assert re.search(rf"\b{host_port}\b", section), (name, host_port)
+    assert "production-shaped" in section
+    assert "no-Docker" in section
