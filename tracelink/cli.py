@@ -40,6 +40,7 @@ class _Subcommand:
 
 # Order is the order `tracelink --help` lists them in.
 _SUBCOMMANDS: tuple[_Subcommand, ...] = (
+    _Subcommand("ship", "shipper.cli", "index the Kafka log topic into Elasticsearch"),
     _Subcommand(
         "setup",
         "kibana.cli",

@@ -54,8 +54,11 @@ LOG_FIELDS: Final = {
     "render_error": "tracelink.render_error",
     # Where the record came from in Kafka: "<topic>/<partition>/<offset>".
     "origin": "tracelink.origin",
-    # "record" or "kafka" (the record's @timestamp was missing or unparseable).
+    # "record" or "kafka" (the record's @timestamp was missing or unparseable), or "ingest"
+    # (neither had a usable time).
     "timestamp_source": "tracelink.timestamp_source",
+    # The record's own @timestamp when it could not be used (kept as text).
+    "timestamp_original": "tracelink.timestamp_original",
     # A trace/span ID that is not hex: kept for humans, never used for joins.
     "invalid_trace_id": "tracelink.invalid.trace_id",
     "invalid_span_id": "tracelink.invalid.span_id",
@@ -208,6 +211,7 @@ def log_index_template(
                         "properties": {
                             "origin": _KEYWORD,
                             "timestamp_source": _KEYWORD,
+                            "timestamp_original": _KEYWORD,
                             "flags": _KEYWORD,
                             "invalid": {"properties": {"trace_id": _KEYWORD, "span_id": _KEYWORD}},
                         }
