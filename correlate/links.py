@@ -1,26 +1,21 @@
-"""Links from a trace to the Jaeger UI, Kibana Discover and the API's own view.
+"""Where a trace can be looked at: this API, the Jaeger UI, and its logs in Kibana Discover.
 
-Kibana keeps Discover's state in the URL fragment as rison (``_g`` global state, ``_a`` app
-state), then percent-encoded except for the characters rison itself uses. The rison text
-comes from the ``prison`` encoder (sorted keys, quoting of every string that is not a bare
-identifier, ``!`` escapes).
+The URL syntax (rison state, percent-encoding) lives in :mod:`kibana.links`, shared with the
+Kibana objects and the Jaeger UI link patterns; this module only decides what a trace's
+links show (the columns, the order, the time window around the trace).
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
-from urllib.parse import quote
-
-import prison
+from typing import Final
 
 from correlate.times import format_time_us
+from kibana.links import correlate_view_url, discover_url, jaeger_trace_url
 from tracelink.layout import LOG_FIELDS
 from tracelink.settings import LinkSettings
 
-__all__ = ["correlate_url", "jaeger_trace_url", "kibana_discover_url", "rison", "trace_links"]
+__all__ = ["correlate_url", "kibana_discover_url", "trace_links"]
 
-# Kept as-is by Kibana's URL encoding of rison (plus what quote() never escapes).
-_RISON_SAFE: Final = "!'(),:*@$/"
 _DISCOVER_COLUMNS: Final = (
     LOG_FIELDS["service"],
     LOG_FIELDS["level"],
@@ -31,26 +26,16 @@ _DISCOVER_COLUMNS: Final = (
 _TIME_MARGIN_US: Final = 15 * 60 * 1_000_000
 
 
-def rison(value: Any) -> str:
-    """``value`` as rison, percent-encoded for a URL fragment."""
-    return quote(prison.dumps(value), safe=_RISON_SAFE)
-
-
-def jaeger_trace_url(jaeger_ui_url: str, trace_id: str) -> str:
-    """The trace page in the Jaeger UI (it accepts the 32-digit form for 64-bit IDs too)."""
-    return f"{jaeger_ui_url}/trace/{trace_id}"
-
-
-def correlate_url(api_public_url: str, trace_id: str, *, view: bool = False) -> str:
-    """This API's JSON (or, with ``view``, HTML) answer for the trace."""
-    return f"{api_public_url}/correlate/{trace_id}" + ("/view" if view else "")
+def correlate_url(api_public_url: str, trace_id: str) -> str:
+    """This API's JSON answer for the trace."""
+    return f"{api_public_url.rstrip('/')}/correlate/{trace_id}"
 
 
 def trace_links(links: LinkSettings, trace_id: str) -> dict[str, str]:
     """Where to look at a trace: this API (JSON and view) and the Jaeger UI."""
     return {
         "correlate": correlate_url(links.api_public_url, trace_id),
-        "view": correlate_url(links.api_public_url, trace_id, view=True),
+        "view": correlate_view_url(links.api_public_url, trace_id),
         "jaeger": jaeger_trace_url(links.jaeger_ui_url, trace_id),
     }
 
@@ -65,20 +50,19 @@ def kibana_discover_url(
 ) -> str:
     """Discover showing the trace's logs, oldest first, in a window around the trace."""
     if start_us is None or end_us is None:
-        time_range = {"from": "now-7d", "to": "now"}
+        time_from, time_to = "now-7d", "now"
     else:
-        time_range = {
-            "from": _kibana_time(start_us - _TIME_MARGIN_US),
-            "to": _kibana_time(end_us + _TIME_MARGIN_US),
-        }
-    global_state = {"refreshInterval": {"pause": True, "value": 0}, "time": time_range}
-    app_state = {
-        "columns": list(_DISCOVER_COLUMNS),
-        "index": data_view,
-        "query": {"language": "kuery", "query": f'{LOG_FIELDS["trace_id"]}:"{trace_id}"'},
-        "sort": [[LOG_FIELDS["timestamp"], "asc"]],
-    }
-    return f"{kibana_url}/app/discover#/?_g={rison(global_state)}&_a={rison(app_state)}"
+        time_from = _kibana_time(start_us - _TIME_MARGIN_US)
+        time_to = _kibana_time(end_us + _TIME_MARGIN_US)
+    return discover_url(
+        kibana_url,
+        data_view_id=data_view,
+        query=f'{LOG_FIELDS["trace_id"]}:"{trace_id}"',
+        columns=_DISCOVER_COLUMNS,
+        sort=((LOG_FIELDS["timestamp"], "asc"),),
+        time_from=time_from,
+        time_to=time_to,
+    )
 
 
 def _kibana_time(micros: int) -> str:

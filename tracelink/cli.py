@@ -40,6 +40,7 @@ class _Subcommand:
 
 # Order is the order `tracelink --help` lists them in.
 _SUBCOMMANDS: tuple[_Subcommand, ...] = (
+    _Subcommand("ship", "shipper.cli", "index the Kafka log topic into Elasticsearch"),
     _Subcommand(
         "setup",
         "kibana.cli",
@@ -57,8 +58,9 @@ def add_settings_flags(
 ) -> None:
     """Add one ``--field-name`` flag per settings field, mirroring ``TRACELINK_FIELD_NAME``.
 
-    Secret fields get no flag. Flags default to ``None`` (= not given) so that the environment applies unless a flag is
-    passed; :func:`settings_overrides` collects the given ones.
+    Secret fields get no flag. Flags default to ``None`` (= not given) so that the
+    environment applies unless a flag is passed; :func:`settings_overrides` collects the
+    given ones.
     """
     group = parser.add_argument_group(f"{settings_cls.__name__} (flags win over environment)")
     for name, info in settings_cls.model_fields.items():

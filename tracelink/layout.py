@@ -47,10 +47,18 @@ LOG_FIELDS: Final = {
     "error_message": "error.message",
     "error_stack": "error.stack_trace",
     "ecs_version": "ecs.version",
+    # stack_info=True: the stack of the logging call (ECS has no field for it).
+    "stack_info": "log.origin.stack_trace",
+    # Set by logging_ext when it had to fall back while rendering (bad %-args, a failing
+    # processor): what went wrong; the record itself is still there.
+    "render_error": "tracelink.render_error",
     # Where the record came from in Kafka: "<topic>/<partition>/<offset>".
     "origin": "tracelink.origin",
-    # "record" or "kafka" (the record's @timestamp was missing or unparseable).
+    # "record" or "kafka" (the record's @timestamp was missing or unparseable), or "ingest"
+    # (neither had a usable time).
     "timestamp_source": "tracelink.timestamp_source",
+    # The record's own @timestamp when it could not be used (kept as text).
+    "timestamp_original": "tracelink.timestamp_original",
     # A trace/span ID that is not hex: kept for humans, never used for joins.
     "invalid_trace_id": "tracelink.invalid.trace_id",
     "invalid_span_id": "tracelink.invalid.span_id",
@@ -203,6 +211,7 @@ def log_index_template(
                         "properties": {
                             "origin": _KEYWORD,
                             "timestamp_source": _KEYWORD,
+                            "timestamp_original": _KEYWORD,
                             "flags": _KEYWORD,
                             "invalid": {"properties": {"trace_id": _KEYWORD, "span_id": _KEYWORD}},
                         }

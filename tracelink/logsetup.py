@@ -7,7 +7,6 @@ logs of the services tracelink serves.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable
 
@@ -15,15 +14,15 @@ __all__ = ["configure_process_logging"]
 
 
 def configure_process_logging(component: str, *, level: str = "INFO") -> Callable[[], None]:
-    """Route every stdlib and structlog record of this process to stdout.
+    """Route every stdlib and structlog record of this process to stdout as ECS JSON.
 
-    Returns a function that flushes and closes what was set up; calling it twice is harmless.
+    ``component`` is the ``service.name`` the records carry (``"tracelink-api"``). Returns a
+    function that flushes and restores what was set up; calling it twice is harmless.
     """
-    # Until logging_ext lands this is plain text; the seam keeps every entry point unchanged.
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stdout,
-        format=f"%(asctime)s {component} %(levelname)s %(name)s: %(message)s",
-        force=True,
+    from logging_ext import configure_logging
+    from tracelink import __version__
+
+    handle = configure_logging(
+        component, level=level, stream=sys.stdout, service_version=__version__
     )
-    return logging.shutdown
+    return handle.close

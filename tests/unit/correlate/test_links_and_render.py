@@ -6,15 +6,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import prison
 import pytest
+import rison
 
 from correlate.join import join_trace
-from correlate.links import correlate_url, jaeger_trace_url, kibana_discover_url, rison
+from correlate.links import correlate_url, kibana_discover_url, trace_links
 from correlate.logs import LogRecord
 from correlate.render import format_duration, render_error, render_trace, waterfall
 from correlate.settings import ApiSettings
 from correlate.spans import Span
+from kibana.links import rison_component
 from tracelink.settings import ConfigError, load_settings
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -43,7 +44,7 @@ T0 = 1_795_341_600_000_000
     ],
 )
 def test_rison(value: Any, expected: str) -> None:
-    assert rison(value) == expected
+    assert rison_component(value) == expected
 
 
 def test_kibana_discover_url_round_trips() -> None:
@@ -53,8 +54,8 @@ def test_kibana_discover_url_round_trips() -> None:
     assert url.startswith("http://kibana:5601/app/discover#/?_g=(")
     fragment = url.split("#/?", 1)[1]
     parts = dict(part.split("=", 1) for part in fragment.split("&"))
-    global_state = prison.loads(unquote(parts["_g"]))
-    app_state = prison.loads(unquote(parts["_a"]))
+    global_state = rison.loads(unquote(parts["_g"]))
+    app_state = rison.loads(unquote(parts["_a"]))
     assert global_state["time"] == {
         "from": "2026-11-22T09:45:00.000Z",
         "to": "2026-11-22T10:15:00.500Z",
@@ -73,9 +74,13 @@ def test_kibana_url_without_times() -> None:
 
 
 def test_other_links() -> None:
-    assert jaeger_trace_url("http://j:16686", TRACE) == f"http://j:16686/trace/{TRACE}"
-    assert correlate_url("http://api", TRACE) == f"http://api/correlate/{TRACE}"
-    assert correlate_url("http://api", TRACE, view=True) == f"http://api/correlate/{TRACE}/view"
+    assert correlate_url("http://api/", TRACE) == f"http://api/correlate/{TRACE}"
+    links = load_settings(ApiSettings, jaeger_ui_url="http://j:16686", api_public_url="http://api")
+    assert trace_links(links, TRACE) == {
+        "correlate": f"http://api/correlate/{TRACE}",
+        "view": f"http://api/correlate/{TRACE}/view",
+        "jaeger": f"http://j:16686/trace/{TRACE}",
+    }
 
 
 def _trace(message: str = "hello") -> Any:

@@ -1,0 +1,48 @@
+"""Reading stdlib ``LogRecord``\\ s: which attributes are the caller's structured extras."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+from logging_ext._fields import CONFLICT_PREFIX
+from logging_ext._trace import OTEL_RECORD_ATTRS, STAMP_ATTR
+
+__all__ = ["PLAIN_RECORD_LEN", "RECORD_ATTRS", "record_extras"]
+
+# Attributes every LogRecord has (plus what formatters, structlog and LoggingInstrumentor
+# add); anything else in record.__dict__ came from ``extra=`` and is a structured field.
+RECORD_ATTRS: Final = frozenset(
+    {
+        *logging.makeLogRecord({}).__dict__,
+        "message",
+        "asctime",
+        "taskName",
+        STAMP_ATTR,
+        *OTEL_RECORD_ATTRS,
+        "_logger",
+        "_name",
+        "_from_structlog",
+    }
+)
+
+# How many attributes LogRecord.__init__ sets. It sets them before anything else can, so a
+# record's extras are always past this prefix of its __dict__, and a record this size has
+# none: cheaper than comparing key sets on every record.
+PLAIN_RECORD_LEN: Final = len(logging.makeLogRecord({}).__dict__)
+
+
+def record_extras(record: logging.LogRecord) -> dict[str, Any]:
+    """The structured fields a stdlib record carries (``extra=``), in order.
+
+    An extra named ``event`` (structlog's message key) comes back as ``extra.event``, as
+    every extra that conflicts with a contract field is written by the renderer.
+    """
+    attrs = record.__dict__
+    if len(attrs) <= PLAIN_RECORD_LEN:
+        return {}
+    extras: dict[str, Any] = {}
+    for key in list(attrs)[PLAIN_RECORD_LEN:]:
+        if key not in RECORD_ATTRS:
+            extras[CONFLICT_PREFIX + key if key == "event" else key] = attrs[key]
+    return extras

@@ -1,0 +1,476 @@
+"""The ECS JSON renderer: the last step of the shared chain, for structlog and stdlib alike.
+
+It is the only place that writes contract fields (CONTRACTS §3), which is what guarantees
+that structured extras never overwrite them. Rendering never raises: values orjson cannot
+serialise fall back to their ``repr``, and a record that still cannot be rendered becomes a
+minimal record that says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+import orjson
+import structlog.contextvars
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from logging_ext import _fields as ecs
+from logging_ext._ids import uuid7, uuid7_at
+from logging_ext._process import per_process
+from logging_ext._processors import merge_contextvars, move_foreign_trace_keys
+from logging_ext._records import PLAIN_RECORD_LEN, record_extras
+from logging_ext._trace import STAMP_ATTR, TraceStamp, record_trace
+
+__all__ = ["ECSRenderer", "Rendered", "safe_repr", "safe_str"]
+
+Rendered = tuple[bytes, TraceStamp | None]
+"""One record as UTF-8 JSON (no trailing newline) and the trace it carries (Kafka key)."""
+
+_LEVEL_ALIASES: Final = {
+    "warn": "warning",
+    "exception": "error",
+    "fatal": "critical",
+    "msg": "info",
+}
+
+# Keys known not to conflict with contract fields; a cheap subset test skips the per-key
+# check for the usual records. Bounded so that generated key names cannot grow it forever.
+_safe_keys: set[str] = set()
+_SAFE_KEYS_MAX = 8192
+
+# Module constants: a global lookup is cheaper than an attribute lookup, once per field.
+_TIMESTAMP: Final = ecs.TIMESTAMP
+_LEVEL: Final = ecs.LEVEL
+_MESSAGE: Final = ecs.MESSAGE
+_LOGGER: Final = ecs.LOGGER
+_TRACE_ID: Final = ecs.TRACE_ID
+_SPAN_ID: Final = ecs.SPAN_ID
+_SAMPLED: Final = ecs.SAMPLED
+_EVENT_ID: Final = ecs.EVENT_ID
+_PID: Final = ecs.PID
+_THREAD: Final = ecs.THREAD
+_RENDER_ERROR: Final = ecs.RENDER_ERROR
+
+_NO_KWARGS: Final[Mapping[str, Any]] = {}
+_MISSING: Final = object()
+_MERGE_STEPS: Final = (merge_contextvars, structlog.contextvars.merge_contextvars)
+# "000Z" ... "999Z": the microseconds within a millisecond, ready to append.
+_MICROS_Z: Final = tuple(f"{us:03d}Z" for us in range(1000))
+_orjson_dumps = orjson.dumps
+
+_INT64_MIN = -(2**63)
+_UINT64_MAX = 2**64 - 1
+
+
+def safe_repr(value: object) -> str:
+    """``repr(value)``, or a description of the object when its ``__repr__`` raises."""
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001 - user objects may raise anything from __repr__
+        return f"<unrepresentable {type(value).__qualname__} object>"
+
+
+def safe_str(value: object) -> str:
+    """``str(value)``, falling back to :func:`safe_repr`."""
+    if type(value) is str:
+        return value
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - user objects may raise anything from __str__
+        return safe_repr(value)
+
+
+def _type_name(exc_type: type[BaseException]) -> str:
+    module = getattr(exc_type, "__module__", "builtins")
+    name = getattr(exc_type, "__qualname__", exc_type.__name__)
+    return name if module == "builtins" else f"{module}.{name}"
+
+
+_ExcInfo = tuple[type[BaseException], BaseException, Any]
+
+
+def _exc_info(value: object) -> _ExcInfo | None:
+    """Normalise structlog's/stdlib's ``exc_info`` (True, an exception, or a 3-tuple)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        current = sys.exc_info()
+        return None if current[0] is None else current
+    if isinstance(value, BaseException):
+        return type(value), value, value.__traceback__
+    if isinstance(value, tuple) and len(value) == 3 and isinstance(value[1], BaseException):
+        return value
+    return None
+
+
+def _format_exception(info: _ExcInfo) -> str:
+    try:
+        return "".join(traceback.format_exception(*info)).rstrip("\n")
+    except Exception:  # noqa: BLE001 - a broken traceback must not lose the record
+        return safe_repr(info[1])
+
+
+def _stack_text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value.rstrip("\n") or None
+    if value is True:
+        # structlog's stack_info=True: the stack of the logging call, without our frames.
+        frame = sys._getframe(1)
+        while frame.f_back is not None and str(frame.f_globals.get("__name__", "")).startswith(
+            _OWN_MODULES
+        ):
+            frame = frame.f_back
+        stack = "".join(traceback.format_stack(frame)).rstrip("\n")
+        return "Stack (most recent call last):\n" + stack
+    return None
+
+
+_OWN_MODULES: Final = ("structlog.", "logging_ext.", "structlog", "logging_ext")
+
+
+_pid: int = -1
+_thread_local = threading.local()
+
+
+def _thread_name() -> str:
+    # threading.current_thread().name costs two Python calls per record; the name is read
+    # once per thread instead (a thread renamed after its first log keeps its old name).
+    try:
+        return _thread_local.name  # type: ignore[no-any-return]
+    except AttributeError:
+        name: str = threading.current_thread().name
+        _thread_local.name = name
+        return name
+
+
+def _reset_pid() -> None:
+    global _pid  # noqa: PLW0603 - refreshed in every forked child
+    _pid = os.getpid()
+
+
+def _default(value: object) -> str:
+    return safe_repr(value)
+
+
+def _sanitize(value: Any, depth: int = 0) -> Any:  # noqa: PLR0911 - one case per type
+    """A JSON-safe copy of ``value``: what orjson refused becomes its ``repr``."""
+    if depth > 64:
+        return safe_repr(value)
+    kind = type(value)
+    if kind is str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if kind is bool or kind is float or value is None:
+        return value
+    if kind is int:
+        return value if _INT64_MIN <= value <= _UINT64_MAX else safe_repr(value)
+    if isinstance(value, Mapping):
+        try:
+            items = list(value.items())
+        except Exception:  # noqa: BLE001 - a mapping that cannot be iterated
+            return safe_repr(value)
+        return {
+            _sanitize(key if type(key) is str else safe_str(key), depth + 1): _sanitize(
+                item, depth + 1
+            )
+            for key, item in items
+        }
+    if isinstance(value, list | tuple):
+        return [_sanitize(item, depth + 1) for item in value]
+    try:
+        orjson.dumps(value, default=_default)
+    except (TypeError, ValueError, RecursionError):
+        return safe_repr(value)
+    return value
+
+
+def dumps(document: Mapping[str, Any]) -> bytes:
+    """``document`` as compact UTF-8 JSON; never raises on odd values (see module doc)."""
+    try:
+        return orjson.dumps(document, default=_default)
+    except (TypeError, ValueError, RecursionError):
+        return orjson.dumps(_sanitize(document), default=_default)
+
+
+class ECSRenderer:
+    """Render an event dict as one ECS JSON record (CONTRACTS §3), the last processor.
+
+    As a structlog processor it returns ``str`` (for ``PrintLogger`` and
+    ``ProcessorFormatter``), or ``bytes`` with ``as_bytes=True`` (for ``BytesLogger``).
+    :meth:`render` returns the bytes together with the trace stamp, for the Kafka key.
+
+    Static fields come from the arguments; ``service_version``/``environment`` left as
+    ``None`` are omitted. ``clock`` (nanoseconds since the epoch) and ``event_id`` exist for
+    golden tests; stdlib records always use their own creation time.
+    """
+
+    def __init__(
+        self,
+        service_name: str,
+        *,
+        service_version: str | None = None,
+        environment: str | None = None,
+        host_name: str | None = None,
+        as_bytes: bool = False,
+        clock: Callable[[], int] = time.time_ns,
+        event_id: Callable[[], str] = uuid7,
+    ) -> None:
+        self.service_name = service_name
+        self.service_version = service_version
+        self.environment = environment
+        self.host_name = socket.gethostname() if host_name is None else host_name
+        self.as_bytes = as_bytes
+        self._clock = clock
+        self._event_id = event_id
+        self._uuid7 = event_id is uuid7
+        service: dict[str, str] = {ecs.SERVICE: service_name}
+        if service_version is not None:
+            service[ecs.SERVICE_VERSION] = service_version
+        if environment is not None:
+            service[ecs.ENVIRONMENT] = environment
+        service[ecs.HOST] = self.host_name
+        service[ecs.ECS_VERSION] = ecs.ECS_VERSION_VALUE
+        self._static = service
+        self._millisecond: tuple[int, str] = (-1, "")
+        # os.getpid() is a system call: cached, and refreshed in forked children.
+        per_process(_reset_pid)
+
+    def __call__(
+        self, logger: WrappedLogger, method_name: str, event_dict: EventDict
+    ) -> str | bytes:
+        line = self.render(logger, method_name, event_dict)[0]
+        return line if self.as_bytes else line.decode("utf-8")
+
+    def _timestamp(self, micros: int) -> str:
+        return self._time_fields(micros)[0]
+
+    def _time_fields(self, micros: int) -> tuple[str, str]:
+        """``@timestamp`` (RFC 3339 UTC, microseconds) and ``event.id`` for a record.
+
+        The timestamp text up to the millisecond is reused while the millisecond lasts.
+        """
+        ms, us = divmod(micros, 1000)
+        cached = self._millisecond
+        if cached[0] != ms:
+            second, fraction = divmod(ms, 1000)
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            cached = (ms, f"{text}.{fraction:03d}")
+            self._millisecond = cached
+        return cached[1] + _MICROS_Z[us], uuid7_at(ms) if self._uuid7 else self._event_id()
+
+    def render(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Rendered:
+        """The record as JSON bytes and its trace stamp; consumes ``event_dict``."""
+        try:
+            return self._render(logger, method_name, event_dict)
+        except Exception as exc:  # noqa: BLE001 - logging never raises into the application
+            return self._emergency(logger, method_name, event_dict, exc), None
+
+    def render_args(
+        self, logger: WrappedLogger, method_name: str, event_dict: EventDict
+    ) -> tuple[Rendered, Mapping[str, Any]]:
+        """:meth:`render` as structlog's ``(args, kwargs)`` for the wrapped logger's method."""
+        try:
+            return self._render(logger, method_name, event_dict), _NO_KWARGS
+        except Exception as exc:  # noqa: BLE001 - logging never raises into the application
+            return (self._emergency(logger, method_name, event_dict, exc), None), _NO_KWARGS
+
+    # One function on purpose: it runs once per record, and calls are what costs here.
+    def _render(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Rendered:
+        pop = event_dict.pop
+        record = pop("_record", None)
+        message = pop("event", "")
+        trace_id = pop(_TRACE_ID, None)
+        span_id = pop(_SPAN_ID, None)
+        sampled = pop(_SAMPLED, None)
+        exc_info = pop("exc_info", None)
+        stack_info = pop("stack_info", None)
+        if record is None:
+            micros = self._clock() // 1000
+            level = _LEVEL_ALIASES.get(method_name, method_name)
+            logger_name = getattr(logger, "name", None)
+            if type(logger_name) is not str:
+                logger_name = safe_str(pop("logger", ""))
+            thread = _thread_name()
+            pid = _pid
+        else:
+            pop("_from_structlog", None)
+            micros = round(record.created * 1_000_000)
+            level = record.levelname.lower()
+            logger_name = record.name
+            thread = record.threadName
+            pid = record.process
+            if exc_info is None and record.exc_info:
+                exc_info = record.exc_info
+        if type(message) is not str:
+            message = safe_str(message)
+
+        timestamp, event_id = self._time_fields(micros)
+        if trace_id is not None and span_id is not None:
+            stamp: TraceStamp | None = (trace_id, span_id, sampled is True)
+            out: dict[str, Any] = {
+                _TIMESTAMP: timestamp,
+                _LEVEL: level,
+                _MESSAGE: message,
+                _LOGGER: logger_name,
+                _TRACE_ID: trace_id,
+                _SPAN_ID: span_id,
+                _SAMPLED: sampled is True,
+                _EVENT_ID: event_id,
+                **self._static,
+                _PID: pid,
+                _THREAD: thread,
+            }
+        else:
+            stamp = None
+            out = {
+                _TIMESTAMP: timestamp,
+                _LEVEL: level,
+                _MESSAGE: message,
+                _LOGGER: logger_name,
+                _EVENT_ID: event_id,
+                **self._static,
+                _PID: pid,
+                _THREAD: thread,
+            }
+            if trace_id is not None or span_id is not None or sampled is not None:
+                # Half a trace context is not one: keep what was given, aside.
+                for key, value in ((_TRACE_ID, trace_id), (_SPAN_ID, span_id), (_SAMPLED, sampled)):
+                    if value is not None:
+                        event_dict[ecs.CONFLICT_PREFIX + key] = value
+        return _finish(out, event_dict, exc_info, stack_info), stamp
+
+    def render_record(
+        self,
+        record: logging.LogRecord,
+        steps: Sequence[Processor] = (),
+        stamped: bool = True,
+    ) -> Rendered:
+        """A stdlib record as ECS JSON: what :meth:`render` makes of its foreign event dict.
+
+        ``steps`` run over the record's structured extras only; they must be steps for
+        which that makes no difference (``merge_contextvars``, :class:`RedactSecrets`), and
+        ``stamped`` stands for ``add_trace_context``. Skipping the event dict that the
+        generic chain builds and takes apart again is what makes stdlib records cheap.
+        """
+        try:
+            attrs = record.__dict__
+            extras: EventDict = {} if len(attrs) <= PLAIN_RECORD_LEN else record_extras(record)
+            level = record.levelname.lower()
+            for step in steps:
+                if extras or step in _MERGE_STEPS:  # the rest only mask what is there
+                    extras = step(None, level, extras)  # type: ignore[assignment]
+            stamp: TraceStamp | None = None
+            if stamped:
+                stamp = attrs.get(STAMP_ATTR, _MISSING)
+                if stamp is _MISSING:
+                    stamp = record_trace(record)
+            micros = round(record.created * 1_000_000)
+            msg = record.msg
+            try:
+                message = msg if type(msg) is str and not record.args else record.getMessage()
+            except Exception as exc:  # noqa: BLE001 - bad %-args are the caller's bug
+                message = f"{safe_str(msg)} {safe_repr(record.args)}"
+                extras[ecs.RENDER_ERROR] = (
+                    f"message formatting failed: {type(exc).__name__}: {safe_str(exc)}"
+                )
+            if type(message) is not str:
+                message = safe_str(message)
+            timestamp, event_id = self._time_fields(micros)
+            if stamp is not None:
+                if _TRACE_ID in extras or _SPAN_ID in extras or _SAMPLED in extras:
+                    move_foreign_trace_keys(extras, stamp, drop_equal=True)
+                out: dict[str, Any] = {
+                    _TIMESTAMP: timestamp,
+                    _LEVEL: level,
+                    _MESSAGE: message,
+                    _LOGGER: record.name,
+                    _TRACE_ID: stamp[0],
+                    _SPAN_ID: stamp[1],
+                    _SAMPLED: stamp[2],
+                    _EVENT_ID: event_id,
+                    **self._static,
+                    _PID: record.process,
+                    _THREAD: record.threadName,
+                }
+            else:
+                out = {
+                    _TIMESTAMP: timestamp,
+                    _LEVEL: level,
+                    _MESSAGE: message,
+                    _LOGGER: record.name,
+                    _EVENT_ID: event_id,
+                    **self._static,
+                    _PID: record.process,
+                    _THREAD: record.threadName,
+                }
+            return _finish(out, extras, record.exc_info, record.stack_info), stamp
+        except Exception as exc:  # noqa: BLE001 - logging never raises into the application
+            event_dict: EventDict = {"event": safe_str(record.msg), "_record": record}
+            return self._emergency(None, safe_str(record.levelname).lower(), event_dict, exc), None
+
+    def _emergency(
+        self, logger: WrappedLogger, method_name: str, event_dict: EventDict, exc: BaseException
+    ) -> bytes:
+        record = event_dict.get("_record")
+        out: dict[str, Any] = {
+            ecs.TIMESTAMP: self._timestamp(time.time_ns() // 1000),
+            ecs.LEVEL: _LEVEL_ALIASES.get(method_name, method_name),
+            ecs.MESSAGE: safe_repr(event_dict.get("event")),
+            ecs.LOGGER: getattr(record, "name", None) or safe_str(getattr(logger, "name", "")),
+            ecs.EVENT_ID: uuid7(),
+            **self._static,
+            ecs.PID: _pid,
+            ecs.RENDER_ERROR: f"{type(exc).__name__}: {safe_str(exc)}",
+        }
+        return dumps(out)
+
+
+def _finish(out: dict[str, Any], extras: EventDict, exc_info: object, stack_info: object) -> bytes:
+    """Add error fields, the call stack and the extras to ``out``; serialise it."""
+    if exc_info is not None:
+        info = _exc_info(exc_info)
+        if info is not None:
+            out[ecs.ERROR_TYPE] = _type_name(info[0])
+            out[ecs.ERROR_MESSAGE] = safe_str(info[1])
+            out[ecs.ERROR_STACK] = _format_exception(info)
+    if stack_info is not None:
+        stack = _stack_text(stack_info)
+        if stack is not None:
+            out[ecs.STACK_INFO] = stack
+    if extras:
+        if _RENDER_ERROR in extras:  # ours, set by the steps that had to fall back
+            out[_RENDER_ERROR] = extras.pop(_RENDER_ERROR)
+        if extras.keys() <= _safe_keys:
+            out.update(extras)
+        else:
+            _add_extras(out, extras)
+    try:
+        return _orjson_dumps(out)
+    except TypeError:
+        pass  # a value orjson does not know: retry with the repr fallback
+    try:
+        return _orjson_dumps(out, default=_default)
+    except (TypeError, ValueError, RecursionError):
+        return _orjson_dumps(_sanitize(out), default=_default)
+
+
+def _add_extras(out: dict[str, Any], extras: EventDict) -> None:
+    for key, value in extras.items():
+        name = key if type(key) is str else safe_str(key)
+        if ecs.is_reserved(name):
+            out[ecs.CONFLICT_PREFIX + name] = value
+        else:
+            out[name] = value
+            if len(_safe_keys) < _SAFE_KEYS_MAX and type(key) is str:
+                _safe_keys.add(key)

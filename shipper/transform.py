@@ -1,0 +1,753 @@
+"""Kafka message → Elasticsearch document, or a dead letter with a reason (pure, no I/O).
+
+One call of :meth:`Transformer.transform` decides everything about one message:
+
+* the value must be a UTF-8 JSON object of at most ``max_message_bytes``, at most
+  ``max_depth`` levels deep with at most ``max_fields`` leaf fields; anything else is a
+  :class:`DeadLetter` whose ``kind`` says why;
+* dotted keys (``"trace.id"``) and nested objects are both accepted and stored nested;
+  the same field given twice with different values is a dead letter (``conflicting_keys``);
+* ``trace.id`` becomes 32 and ``span.id`` 16 lower-case hex digits (shorter IDs are
+  zero-padded); all-zero or empty IDs are removed; IDs that are not hex are moved to
+  ``tracelink.invalid.*`` and flagged, so they never join anything; a record without a
+  usable trace context takes it from the message's W3C ``traceparent`` header;
+* ``@timestamp`` must be RFC 3339 within ``date_nanos`` range; otherwise the Kafka message
+  timestamp is used (``tracelink.timestamp_source = "kafka"``) and the original value is kept
+  in ``tracelink.timestamp_original``; the daily index is the UTC date of ``@timestamp``;
+* string values longer than ``max_field_bytes`` are cut (UTF-8 safe) and flagged
+  ``truncated``;
+* ``event.ingested`` and the Kafka origin are added; the document ``_id`` is ``event.id``,
+  or ``<topic>-<partition>-<offset>`` when the record has none, so replays are idempotent.
+
+The ``tracelink`` object of a document is reserved for this metadata.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Protocol, cast
+
+import orjson
+
+from tracelink.ids import SPAN_ID_HEX, TRACE_ID_HEX, parse_traceparent
+
+__all__ = [
+    "DeadLetter",
+    "IndexAction",
+    "Limits",
+    "Message",
+    "Transformer",
+    "format_timestamp",
+]
+
+# Why a message became a dead letter (the DLQ's ``error.type`` for transform rejections).
+EMPTY: Final = "empty"
+TOO_LARGE: Final = "too_large"
+NOT_UTF8: Final = "not_utf8"
+NOT_JSON: Final = "not_json"
+NOT_OBJECT: Final = "not_object"
+TOO_DEEP: Final = "too_deep"
+TOO_MANY_FIELDS: Final = "too_many_fields"
+CONFLICTING_KEYS: Final = "conflicting_keys"
+
+# Flags in ``tracelink.flags``: what the shipper changed on the way in.
+FLAG_TRUNCATED: Final = "truncated"
+FLAG_INVALID_EVENT_ID: Final = "invalid_event_id"
+FLAG_CONTEXT_FROM_HEADER: Final = "trace_context_from_header"
+
+# Elasticsearch limits an ``_id`` to 512 bytes.
+_MAX_ID_BYTES: Final = 512
+# ``date_nanos`` holds 1970-01-01 up to 2262-04-11.
+_MIN_YEAR: Final = 1970
+_MAX_YEAR: Final = 2261
+
+_HEX: Final = re.compile(r"[0-9a-fA-F]+")
+_ZEROS: Final = re.compile(r"0+")
+_RFC3339: Final = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d\d):?(\d\d))?"
+)
+_RFC3339_UTC: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z")
+_MIN_YEAR_TEXT: Final = f"{_MIN_YEAR:04d}"
+_MAX_YEAR_TEXT: Final = f"{_MAX_YEAR:04d}"
+_TRACE_ID: Final = re.compile(r"[0-9a-f]{32}")
+_SPAN_ID: Final = re.compile(r"[0-9a-f]{16}")
+_NO_TRACE: Final = "0" * TRACE_ID_HEX
+_NO_SPAN: Final = "0" * SPAN_ID_HEX
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Message(Protocol):
+    """What the transform reads of a Kafka message (``aiokafka``'s ``ConsumerRecord``)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int | None: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Any: ...  # a sequence of (str, bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on one message (see :class:`~shipper.settings.ShipperSettings`)."""
+
+    max_message_bytes: int = 1024 * 1024
+    max_field_bytes: int = 32 * 1024
+    max_fields: int = 1000
+    max_depth: int = 16
+
+
+@dataclass(slots=True)
+class IndexAction:
+    """A bulk ``create`` of ``source`` into ``index`` with ``_id = doc_id``.
+
+    ``flags`` repeats ``tracelink.flags`` of the document (what the shipper repaired).
+    """
+
+    index: str
+    doc_id: str
+    source: dict[str, Any]
+    message: Message
+    flags: list[str] | None = None
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A message that cannot be indexed: ``kind`` is a short code, ``reason`` for humans."""
+
+    kind: str
+    reason: str
+    message: Message
+
+
+class _RejectedError(Exception):
+    """Internal: the record breaks a limit; carries the dead-letter kind and reason."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+def format_timestamp(when: datetime) -> str:
+    """RFC 3339 UTC with microseconds (the form of ``event.ingested``)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def origin_of(message: Message) -> str:
+    """``<topic>/<partition>/<offset>``, the ``tracelink.origin`` of a message."""
+    return f"{message.topic}/{message.partition}/{message.offset}"
+
+
+def fallback_id(message: Message) -> str:
+    """The ``_id`` of a record without ``event.id``: stable across replays of the message."""
+    return f"{message.topic}-{message.partition}-{message.offset}"
+
+
+_SPLIT_CACHE: dict[str, list[str]] = {}
+_SPLIT_CACHE_SIZE: Final = 4096
+
+
+def _split_key(key: str) -> list[str]:
+    """``"a.b.c"`` → ``["a", "b", "c"]``, memoised: producers repeat the same few keys."""
+    parts = _SPLIT_CACHE.get(key)
+    if parts is None:
+        if len(_SPLIT_CACHE) >= _SPLIT_CACHE_SIZE:
+            _SPLIT_CACHE.clear()  # bounded: a producer inventing keys cannot grow it
+        parts = _SPLIT_CACHE[key] = key.split(".")
+    return parts
+
+
+class _Walk:
+    """One record's normalisation: dotted keys nested, depth, field count and size bounded.
+
+    ``check_leaves`` is off for messages too small to break the string or field-count limits
+    (every leaf needs at least four bytes of JSON); the hot path then only nests and checks
+    depth.
+    """
+
+    __slots__ = (
+        "check_leaves",
+        "fields",
+        "max_depth",
+        "max_field_bytes",
+        "max_fields",
+        "truncated",
+    )
+
+    def __init__(self, limits: Limits, *, check_leaves: bool) -> None:
+        self.check_leaves = check_leaves
+        self.fields = 0
+        self.truncated = False
+        self.max_fields = limits.max_fields
+        self.max_depth = limits.max_depth
+        self.max_field_bytes = limits.max_field_bytes
+
+    def too_deep(self) -> _RejectedError:
+        return _RejectedError(TOO_DEEP, f"nested deeper than {self.max_depth} levels")
+
+    def nest(self, obj: dict[str, Any], depth: int) -> dict[str, Any]:
+        """``obj`` (at ``depth``) with dotted keys expanded into objects, within the limits."""
+        if depth > self.max_depth:
+            raise self.too_deep()
+        out: dict[str, Any] = {}
+        for key, raw in obj.items():
+            if "." in key:
+                parts = _split_key(key)
+                leaf_depth = depth + len(parts) - 1
+                if leaf_depth > self.max_depth:
+                    raise self.too_deep()
+                self.insert(out, parts, self.child(raw, leaf_depth))
+            elif key in out:
+                out[key] = self.merge(out[key], self.child(raw, depth), key)
+            else:
+                out[key] = self.child(raw, depth)
+        return out
+
+    def child(self, value: Any, depth: int) -> Any:
+        """A value at ``depth``, walked and bounded."""
+        kind = type(value)
+        if kind is dict:
+            return self.nest(value, depth + 1)
+        if self.check_leaves:
+            return self.leaf(value, kind, depth)
+        if kind is list:
+            return self.items(value, depth)
+        return value
+
+    def leaf(self, value: Any, kind: type, depth: int) -> Any:
+        self.fields += 1
+        if self.fields > self.max_fields:
+            raise _RejectedError(TOO_MANY_FIELDS, f"more than {self.max_fields} fields")
+        if kind is str:
+            return self.bound(value)
+        if kind is list:
+            return self.items(value, depth)
+        return value
+
+    def items(self, values: list[Any], depth: int) -> list[Any]:
+        # An array is one field; objects inside it are walked like any object.
+        out: list[Any] = []
+        for item in values:
+            kind = type(item)
+            if kind is dict:
+                out.append(self.nest(item, depth + 1))
+            elif kind is list:
+                if depth + 1 > self.max_depth:
+                    raise self.too_deep()
+                out.append(self.items(item, depth + 1))
+            elif kind is str and self.check_leaves:
+                out.append(self.bound(item))
+            else:
+                out.append(item)
+        return out
+
+    def bound(self, text: str) -> str:
+        limit = self.max_field_bytes
+        if len(text) * 4 <= limit:  # cannot exceed the limit even as 4-byte UTF-8
+            return text
+        encoded = text.encode("utf-8", "surrogatepass")
+        if len(encoded) <= limit:
+            return text
+        self.truncated = True
+        return encoded[:limit].decode("utf-8", "ignore")
+
+    def insert(self, out: dict[str, Any], parts: list[str], value: Any) -> None:
+        node = out
+        for i in range(len(parts) - 1):
+            part = parts[i]
+            child = node.get(part)
+            if type(child) is not dict:
+                if child is not None or part in node:
+                    path = ".".join(parts[: i + 1])
+                    raise _RejectedError(
+                        CONFLICTING_KEYS, f"{path!r} is both a value and an object"
+                    )
+                child = node[part] = {}
+            node = child
+        last = parts[-1]
+        if last in node:
+            node[last] = self.merge(node[last], value, ".".join(parts))
+        else:
+            node[last] = value
+
+    def merge(self, old: Any, new: Any, path: str) -> Any:
+        """The same field given twice (dotted and nested): equal values or objects merge."""
+        if type(old) is dict and type(new) is dict:
+            for key, value in new.items():
+                old[key] = self.merge(old[key], value, f"{path}.{key}") if key in old else value
+            return old
+        if old == new:
+            return old
+        if type(old) is dict or type(new) is dict:
+            raise _RejectedError(CONFLICTING_KEYS, f"{path!r} is both a value and an object")
+        raise _RejectedError(CONFLICTING_KEYS, f"{path!r} is given twice with different values")
+
+
+# Shapes with more keys than this are walked: a plan pays off for the usual log record.
+_PLAN_MAX_KEYS: Final = 64
+# Keys whose values the express path checks in place (see _Plan).
+_EXPRESS_KEYS: Final = ("@timestamp", "trace.id", "span.id", "event.id")
+
+
+class _Plan:
+    """How to nest one record shape (its keys and value types) in a single C-level step.
+
+    Producers emit the same keys in the same order, record after record, and walking them
+    key by key costs several times the JSON parse itself. The second time a shape is seen it
+    gets a plan: one compiled dict display that builds the whole nested document from the
+    record's values, e.g. ``lambda v, k: {k[0]: v[0], k[1]: {k[2]: v[1], k[3]: v[2]}}`` for
+    ``{"@timestamp", "log.level", "log.logger"}``. The generated source holds only integer
+    positions: key names are passed in as data, so no input ever becomes code. Values that
+    are objects or arrays are walked first. Shapes with conflicting, empty or too deep keys
+    get no plan: the walk reports them.
+
+    Shapes with top-level ``@timestamp``, ``trace.id``, ``span.id`` and ``event.id`` strings
+    (what logging_ext writes) also get an *express* builder that adds ``event.ingested`` and
+    the ``tracelink`` metadata in the same step; it is used when those four values are
+    already canonical, which the transform checks in place.
+    """
+
+    __slots__ = ("build", "containers", "express", "express_positions", "names")
+
+    def __init__(
+        self,
+        build: Callable[[list[Any], tuple[str, ...]], dict[str, Any]],
+        names: tuple[str, ...],
+        containers: tuple[tuple[int, int], ...],
+        express: Callable[[list[Any], tuple[str, ...]], dict[str, Any]] | None,
+        express_positions: tuple[int, ...],
+    ) -> None:
+        self.build = build
+        self.names = names
+        self.containers = containers
+        self.express = express
+        self.express_positions = express_positions
+
+    @classmethod
+    def make(cls, keys: tuple[str, ...], types: tuple[type, ...], max_depth: int) -> _Plan | None:
+        tree: dict[str, Any] = {}
+        depths: list[int] = []
+        for index, key in enumerate(keys):
+            parts = _split_key(key)
+            if len(parts) > max_depth or "" in parts:
+                return None
+            node = tree
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+                if type(node) is not dict:
+                    return None
+            if parts[-1] in node:
+                return None
+            node[parts[-1]] = index
+            depths.append(len(parts))
+        names: dict[str, int] = {}
+
+        def display(node: dict[str, Any]) -> str:
+            items = []
+            for name, child in node.items():
+                position = names.setdefault(name, len(names))
+                value = f"v[{child}]" if type(child) is int else display(child)
+                items.append(f"k[{position}]:{value}")
+            return "{" + ",".join(items) + "}"
+
+        build = _compile(display(tree))
+        containers = tuple(
+            (index, depths[index]) for index, kind in enumerate(types) if kind in (dict, list)
+        )
+        express = None
+        positions: tuple[int, ...] = ()
+        if (
+            all(key in keys and types[keys.index(key)] is str for key in _EXPRESS_KEYS)
+            and "tracelink" not in tree
+            and "ingested" not in tree["event"]
+        ):
+            positions = tuple(keys.index(key) for key in _EXPRESS_KEYS)
+            # Two more values follow the record's: event.ingested and the tracelink object.
+            tree["event"]["ingested"] = len(keys)
+            tree["tracelink"] = len(keys) + 1
+            express = _compile(display(tree))
+        return cls(build, tuple(names), containers, express, positions)
+
+    def walk_containers(self, values: list[Any], walk: _Walk) -> None:
+        for index, depth in self.containers:
+            value = values[index]
+            if type(value) is dict:
+                values[index] = walk.nest(value, depth + 1)
+            else:
+                values[index] = walk.items(value, depth)
+
+
+def _compile(display: str) -> Callable[[list[Any], tuple[str, ...]], dict[str, Any]]:
+    source = "lambda v, k: " + display
+    # Safe by construction: ``source`` holds only integers, brackets and the names v, k.
+    code = compile(source, "<tracelink record plan>", "eval")
+    return cast(
+        "Callable[[list[Any], tuple[str, ...]], dict[str, Any]]",
+        eval(code, {"__builtins__": {}}),  # noqa: S307
+    )
+
+
+_Shape = tuple[tuple[str, ...], tuple[type, ...]]
+_PLANS: dict[_Shape, _Plan | None] = {}
+_SEEN_ONCE: set[_Shape] = set()
+_PLANS_SIZE: Final = 1024
+
+
+def _plan_for(record: dict[str, Any], values: list[Any], max_depth: int) -> _Plan | None:
+    """The plan for the record's shape; ``None`` for one-off or unplannable shapes."""
+    shape = (tuple(record), tuple(map(type, values)))
+    plan = _PLANS.get(shape)
+    if plan is not None:
+        return plan
+    if shape in _PLANS:
+        return None  # unplannable: the walk reports why
+    if shape not in _SEEN_ONCE:
+        # A one-off shape is not worth compiling; the second sighting is.
+        if len(_SEEN_ONCE) >= _PLANS_SIZE:
+            _SEEN_ONCE.clear()  # bounded: a producer inventing keys cannot grow it
+        _SEEN_ONCE.add(shape)
+        return None
+    if len(_PLANS) >= _PLANS_SIZE:
+        _PLANS.clear()
+    plan = _PLANS[shape] = _Plan.make(shape[0], shape[1], max_depth)
+    return plan
+
+
+_LAST_GOOD_SECOND: list[str] = [""]
+
+
+def _canonical_timestamp(value: str) -> bool:
+    """Whether ``value`` is already stored as is: RFC 3339 UTC ("Z"), date_nanos range."""
+    if not _RFC3339_UTC.fullmatch(value):
+        return False
+    second = value[:19]
+    if second == _LAST_GOOD_SECOND[0]:
+        return True  # records arrive in time order: most share the previous one's second
+    if not _MIN_YEAR_TEXT <= value[:4] <= _MAX_YEAR_TEXT:
+        return False
+    try:
+        datetime.fromisoformat(second)
+    except ValueError:
+        return False
+    _LAST_GOOD_SECOND[0] = second
+    return True
+
+
+def _parse_timestamp(value: Any) -> tuple[str, str] | None:
+    """An RFC 3339 string → (``@timestamp`` as stored, UTC date); ``None`` if unusable.
+
+    The stored form is UTC with the original fraction digits kept (up to nanoseconds), so
+    ``date_nanos`` keeps the precision the producer gave.
+    """
+    if type(value) is not str:
+        return None
+    if _canonical_timestamp(value):
+        return value, value[:10]
+    return _convert_timestamp(value)
+
+
+def _convert_timestamp(value: str) -> tuple[str, str] | None:
+    """The general RFC 3339 case: an offset, a space or a comma, lower-case letters."""
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, _zulu, sign, off_h, off_m = match.groups()
+    try:
+        when = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=UTC
+        )
+        if sign is not None:
+            offset = timedelta(hours=int(off_h), minutes=int(off_m))
+            if offset >= timedelta(hours=24):
+                raise ValueError(value)
+            when -= offset if sign == "+" else -offset
+    except (ValueError, OverflowError):
+        return None
+    if not _MIN_YEAR <= when.year <= _MAX_YEAR:
+        return None
+    date = f"{when.year:04d}-{when.month:02d}-{when.day:02d}"
+    stamp = f"{date}T{when.hour:02d}:{when.minute:02d}:{when.second:02d}"
+    return (f"{stamp}.{fraction}Z" if fraction else f"{stamp}Z"), date
+
+
+def _kafka_timestamp(message: Message) -> datetime | None:
+    millis = message.timestamp
+    if millis is None or millis < 0:
+        return None
+    when = _EPOCH + timedelta(milliseconds=millis)
+    return when if _MIN_YEAR <= when.year <= _MAX_YEAR else None
+
+
+def _normalize_id(value: Any, width: int) -> tuple[str | None, str | None]:
+    """An ID value → ``(normalised, invalid)``; both ``None`` means "remove silently".
+
+    Raises ``TypeError`` for an object, which is left in place for the index mapping to
+    reject (a dead letter): there is no faithful way to keep it as an ID.
+    """
+    kind = type(value)
+    if kind is str:
+        if value == "" or _ZEROS.fullmatch(value):
+            return None, None
+        if len(value) <= width and _HEX.fullmatch(value):
+            return value.lower().rjust(width, "0"), None
+        return None, value
+    if value is None:
+        return None, None
+    if kind is dict:
+        raise TypeError
+    # Numbers, booleans, arrays: no producer documents these as ID forms. Keep them
+    # visible as text, never joinable.
+    return None, orjson.dumps(value).decode()
+
+
+class Transformer:
+    """Turns Kafka messages into index actions or dead letters, per the module's rules."""
+
+    __slots__ = ("_limits", "_prefix", "_small_limit", "_small_walk")
+
+    def __init__(self, log_index_prefix: str, limits: Limits | None = None) -> None:
+        self._prefix = log_index_prefix + "-"
+        self._limits = limits = limits or Limits()
+        # Every leaf takes at least four bytes of JSON ("":0,), and no string is longer than
+        # the message: messages up to this size cannot break the leaf limits, so their walk
+        # skips those checks and keeps no state (one walker serves them all).
+        self._small_limit = min(limits.max_field_bytes, 4 * limits.max_fields)
+        self._small_walk = _Walk(limits, check_leaves=False)
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    def transform(self, message: Message, ingested: str) -> IndexAction | DeadLetter:
+        """Decide what happens to ``message``; ``ingested`` is ``event.ingested`` (RFC 3339)."""
+        record = self._decode(message)
+        if type(record) is not dict:
+            return record  # type: ignore[return-value]  # a DeadLetter
+        small = len(message.value) <= self._small_limit  # type: ignore[arg-type]
+        walk = self._small_walk if small else _Walk(self._limits, check_leaves=True)
+        try:
+            plan = None
+            if small and len(record) <= _PLAN_MAX_KEYS:
+                values = list(record.values())
+                plan = _plan_for(record, values, walk.max_depth)
+            if plan is None:
+                doc = walk.nest(record, 1)
+            elif plan.express is not None and (
+                action := self._express(plan, values, walk, message, ingested)
+            ):
+                return action
+            else:
+                plan.walk_containers(values, walk)
+                doc = plan.build(values, plan.names)
+        except _RejectedError as exc:
+            return DeadLetter(exc.kind, exc.reason, message)
+        except RecursionError:
+            return DeadLetter(TOO_DEEP, f"nested deeper than {walk.max_depth} levels", message)
+        return self._finish(doc, walk, message, ingested)
+
+    def _express(
+        self, plan: _Plan, values: list[Any], walk: _Walk, message: Message, ingested: str
+    ) -> IndexAction | None:
+        """The usual record in one step, or ``None`` when a value needs the full treatment."""
+        timestamp_at, trace_at, span_at, event_at = plan.express_positions
+        timestamp = values[timestamp_at]
+        trace_id = values[trace_at]
+        span_id = values[span_at]
+        event_id = values[event_at]
+        if not (
+            _TRACE_ID.fullmatch(trace_id)
+            and trace_id != _NO_TRACE
+            and _SPAN_ID.fullmatch(span_id)
+            and span_id != _NO_SPAN
+            and 0 < len(event_id) <= _MAX_ID_BYTES // 4
+            and _canonical_timestamp(timestamp)
+        ):
+            return None
+        plan.walk_containers(values, walk)
+        values.append(ingested)
+        values.append(
+            {
+                "origin": f"{message.topic}/{message.partition}/{message.offset}",
+                "timestamp_source": "record",
+            }
+        )
+        doc = plan.express(values, plan.names)  # type: ignore[misc]
+        return IndexAction(self._prefix + timestamp[:10], event_id, doc, message)
+
+    def _decode(self, message: Message) -> dict[str, Any] | DeadLetter:
+        """The message value as a JSON object, or the dead letter saying why it is none."""
+        value = message.value
+        if not value:
+            return DeadLetter(EMPTY, "empty message value", message)
+        limit = self._limits.max_message_bytes
+        if len(value) > limit:
+            return DeadLetter(
+                TOO_LARGE,
+                f"message of {len(value)} bytes exceeds the limit of {limit} bytes",
+                message,
+            )
+        try:
+            record = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                reason = f"not UTF-8: {bad.reason} at byte {bad.start}"
+                return DeadLetter(NOT_UTF8, reason, message)
+            return DeadLetter(NOT_JSON, f"not JSON: {exc}", message)
+        if type(record) is not dict:
+            return DeadLetter(NOT_OBJECT, f"JSON {_json_kind(record)}, not an object", message)
+        return cast(dict[str, Any], record)
+
+    def _finish(
+        self, doc: dict[str, Any], walk: _Walk, message: Message, ingested: str
+    ) -> IndexAction:
+        """The full treatment, for every record the express path does not take."""
+        flags: list[str] = [FLAG_TRUNCATED] if walk.truncated else []
+        meta: dict[str, Any] = {"origin": origin_of(message)}
+        invalid: dict[str, str] = {}
+        trace_id = _fix_id(doc, "trace", TRACE_ID_HEX, invalid, flags)
+        span_id = _fix_id(doc, "span", SPAN_ID_HEX, invalid, flags)
+        if trace_id is None:
+            _context_from_header(doc, span_id is None, message, flags)
+        if invalid:
+            meta["invalid"] = invalid
+        parsed = _parse_timestamp(doc.get("@timestamp"))
+        if parsed is not None:
+            doc["@timestamp"], date = parsed
+            meta["timestamp_source"] = "record"
+        else:
+            date = _timestamp_from_kafka(doc, message, ingested, meta)
+        doc_id = _identity(doc, message, ingested, flags)
+        if flags:
+            meta["flags"] = flags
+        reserved = doc.get("tracelink")
+        if type(reserved) is dict:
+            reserved.update(meta)
+        else:
+            doc["tracelink"] = meta
+        return IndexAction(self._prefix + date, doc_id, doc, message, flags or None)
+
+
+def _identity(doc: dict[str, Any], message: Message, ingested: str, flags: list[str]) -> str:
+    """The document ``_id`` (``event.id`` or the Kafka origin); sets ``event.ingested``."""
+    event = doc.get("event")
+    if event is None:
+        event = doc["event"] = {}
+    if type(event) is not dict:
+        return fallback_id(message)  # the index mapping rejects a non-object event
+    event["ingested"] = ingested
+    event_id = event.get("id")
+    if type(event_id) is str and 0 < len(event_id.encode()) <= _MAX_ID_BYTES:
+        return event_id
+    if type(event_id) is int:
+        return str(event_id)
+    if event_id is not None:
+        flags.append(FLAG_INVALID_EVENT_ID)
+    return fallback_id(message)
+
+
+def _fix_id(
+    doc: dict[str, Any], name: str, width: int, invalid: dict[str, str], flags: list[str]
+) -> str | None:
+    """Normalise ``doc[name]["id"]`` in place; returns the usable ID or ``None``.
+
+    An unusable ID is removed (with its object, when nothing else is left in it); when it
+    carried information it is kept in ``invalid`` and flagged ``invalid_<name>_id``.
+    """
+    container = doc.get(name)
+    if type(container) is not dict or "id" not in container:
+        return None
+    try:
+        usable, bad = _normalize_id(container["id"], width)
+    except TypeError:
+        return None  # an object where an ID belongs: the index mapping rejects the record
+    if usable is not None:
+        container["id"] = usable
+        return usable
+    del container["id"]
+    if not container:
+        del doc[name]
+    if bad is not None:
+        invalid[f"{name}_id"] = bad
+        flags.append(f"invalid_{name}_id")
+    return None
+
+
+def _context_from_header(
+    doc: dict[str, Any], need_span: bool, message: Message, flags: list[str]
+) -> None:
+    """Fill ``trace.id`` (and ``span.id``, ``trace.sampled``) from a ``traceparent`` header."""
+    header = _traceparent(message)
+    if header is None:
+        return
+    trace = doc.get("trace")
+    if trace is None:
+        trace = doc["trace"] = {}
+    # An object left under trace.id is evidence for the dead letter: keep it.
+    if type(trace) is not dict or "id" in trace:
+        return
+    trace["id"], span_id, sampled = header
+    trace.setdefault("sampled", sampled)
+    if need_span:
+        span = doc.get("span")
+        if span is None:
+            span = doc["span"] = {}
+        if type(span) is dict and "id" not in span:
+            span["id"] = span_id
+    flags.append(FLAG_CONTEXT_FROM_HEADER)
+
+
+def _timestamp_from_kafka(
+    doc: dict[str, Any], message: Message, ingested: str, meta: dict[str, Any]
+) -> str:
+    """Stamp a record whose ``@timestamp`` is missing or unusable; returns the UTC date."""
+    if "@timestamp" in doc:
+        original = doc["@timestamp"]
+        meta["timestamp_original"] = (
+            original if type(original) is str else orjson.dumps(original).decode()
+        )
+    kafka_time = _kafka_timestamp(message)
+    if kafka_time is not None:
+        stamp = kafka_time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        meta["timestamp_source"] = "kafka"
+    else:
+        stamp = ingested
+        meta["timestamp_source"] = "ingest"
+    doc["@timestamp"] = stamp
+    return stamp[:10]
+
+
+def _traceparent(message: Message) -> tuple[str, str, bool] | None:
+    headers = message.headers
+    if not headers:
+        return None
+    for key, value in headers:
+        if key == "traceparent" and value:
+            return parse_traceparent(value)
+    return None
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
