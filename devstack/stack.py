@@ -217,6 +217,15 @@ class DevStack:
                 f"tracelink setup failed (exit {result.returncode}):\n"
                 + log_path.read_text(errors="replace")[-2000:]
             )
+        if not self.config.external_es:
+            # The stand-in stack has no Jaeger: install the span index templates Jaeger would.
+            from devstack.jaeger.templates import install_jaeger_templates_sync
+            from tracelink.elasticsearch import make_sync_client
+            from tracelink.settings import ElasticsearchSettings, load_settings
+
+            settings = load_settings(ElasticsearchSettings, es_url=env["TRACELINK_ES_URL"])
+            with make_sync_client(settings) as client:
+                install_jaeger_templates_sync(client, settings.jaeger_index_prefix)
 
     def failed_part(self) -> str | None:
         """A description of the first part that has exited on its own, if any."""
