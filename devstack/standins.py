@@ -31,6 +31,7 @@ from typing import IO, Self
 __all__ = [
     "ElasticsearchStandin",
     "KafkaStandin",
+    "ManagedProcess",
     "StandinError",
     "free_port",
     "port_is_free",
@@ -87,7 +88,7 @@ def _packaged_binary(package: str, *parts: str) -> Path:
     return path
 
 
-class _ServerProcess:
+class ManagedProcess:
     """A server child process with a log file, a readiness probe and a bounded stop."""
 
     name = "server"
@@ -116,6 +117,10 @@ class _ServerProcess:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    def poll(self) -> int | None:
+        """The exit code if the process has ended on its own since it started, else ``None``."""
+        return self._proc.poll() if self._proc is not None else None
 
     def _env(self) -> dict[str, str]:
         # A clean environment: both binaries read configuration from variables such as
@@ -232,7 +237,7 @@ class _ServerProcess:
         self.stop()
 
 
-class KafkaStandin(_ServerProcess):
+class KafkaStandin(ManagedProcess):
     """The Tansu broker (Kafka wire protocol, consumer groups, memory storage)."""
 
     name = "kafka"
@@ -262,7 +267,7 @@ class KafkaStandin(_ServerProcess):
             return False
 
 
-class ElasticsearchStandin(_ServerProcess):
+class ElasticsearchStandin(ManagedProcess):
     """``noida-db`` serving only its Elasticsearch 8 REST API."""
 
     name = "elasticsearch"

@@ -47,6 +47,16 @@ _SUBCOMMANDS: tuple[_Subcommand, ...] = (
         "install the index templates (and ILM policy); with --kibana-url, the Kibana objects",
     ),
     _Subcommand("serve", "correlate.cli", "run the correlate API (uvicorn)"),
+    _Subcommand(
+        "dev",
+        "devstack.dev_command",
+        "run the embedded stack (Kafka and Elasticsearch stand-ins, setup, shipper, API)",
+    ),
+    _Subcommand(
+        "demo",
+        "devstack.demo_command",
+        "the dev stack plus the demo shop: replay a lost-order incident and show its trace",
+    ),
 )
 
 

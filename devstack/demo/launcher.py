@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Self
 
 from devstack.demo.settings import SERVICES, ServiceName
-from devstack.standins import StandinError, _ServerProcess
+from devstack.standins import ManagedProcess, StandinError
 
 __all__ = ["DemoServiceError", "DemoServices"]
 
@@ -33,7 +33,7 @@ class DemoServiceError(StandinError):
     """A demo service could not be started (port taken, crashed, never ready)."""
 
 
-class _ServiceProcess(_ServerProcess):
+class _ServiceProcess(ManagedProcess):
     """One service, serving on a listening socket this process binds and hands down.
 
     Binding here and passing the socket (``TRACELINK_DEMO_LISTEN_FD``) leaves no window in

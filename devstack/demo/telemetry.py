@@ -3,29 +3,24 @@
 Spans go to an OTLP collector when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or the traces-specific
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set — Jaeger in the compose stack — and otherwise
 straight into Elasticsearch in Jaeger's document format (the embedded stack has no Jaeger).
-Logs come out of stdlib ``logging`` and ``structlog`` alike.
+Logs from stdlib ``logging`` and ``structlog`` alike go through logging_ext: ECS JSON on
+stdout and to the log topic in Kafka.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
-import socket
-import sys
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
-import structlog
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+import logging_ext
 from devstack.demo.settings import DemoSettings
 from tracelink import __version__
 
@@ -98,108 +93,24 @@ def setup_telemetry(service_name: str, settings: DemoSettings) -> Telemetry:
     # the service's own logs with its writes.
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     logging.getLogger(__name__).info(
-        "telemetry ready: spans to %s, logs to %s",
+        "telemetry ready: spans to %s, logs to stdout and Kafka topic %s",
         destination,
-        "stdout",
+        settings.log_topic,
         extra={"labels": {"span_destination": destination}},
     )
     return Telemetry(service_name, provider, destination, close_logging)
 
 
 def _configure_logging(service_name: str, settings: DemoSettings) -> Callable[[], None]:
-    """The one place where a demo service's logging is configured.
-
-    TEMPORARY FALLBACK — replaced by logging_ext as soon as it is available:
-
-        import logging_ext
-
-        handle = logging_ext.configure_logging(
-            service_name,
-            kafka_bootstrap=",".join(settings.kafka_bootstrap),
-            topic=settings.log_topic,
-            service_version=SERVICE_VERSION,
-            environment=settings.demo_environment,
-        )
-        return handle.close
-
-    Until then: ECS-style JSON lines on stdout, stamped with the current trace and span,
-    and nothing sent to Kafka.
-    """
-    return _fallback_json_logging(service_name, settings.demo_environment)
-
-
-# --- TEMPORARY FALLBACK (see _configure_logging) -------------------------------------------
-
-_RECORD_ATTRIBUTES: Final = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
-    | {"message", "asctime", "taskName"}
-)
-
-
-class _FallbackJsonFormatter(logging.Formatter):
-    """One ECS-style JSON object per record, with the trace context current at format time."""
-
-    def __init__(self, service_name: str, environment: str) -> None:
-        super().__init__()
-        self._static = {
-            "service.name": service_name,
-            "service.version": SERVICE_VERSION,
-            "service.environment": environment,
-            "host.name": socket.gethostname(),
-            "ecs.version": "8.11.0",
-        }
-
-    def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {
-            "@timestamp": datetime.fromtimestamp(record.created, UTC).strftime(
-                "%Y-%m-%dT%H:%M:%S.%fZ"
-            ),
-            "log.level": record.levelname.lower(),
-            "message": record.getMessage(),
-            "log.logger": record.name,
-            **self._static,
-            "process.pid": record.process,
-            "process.thread.name": record.threadName,
-        }
-        context = trace.get_current_span().get_span_context()
-        if context.is_valid:
-            doc["trace.id"] = format(context.trace_id, "032x")
-            doc["span.id"] = format(context.span_id, "016x")
-            doc["trace.sampled"] = context.trace_flags.sampled
-        if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            doc["error.type"] = type(exc).__qualname__
-            doc["error.message"] = str(exc)
-            doc["error.stack_trace"] = "".join(traceback.format_exception(exc))
-        for key, value in vars(record).items():
-            if key not in _RECORD_ATTRIBUTES and key not in doc:
-                doc[key] = value
-        return json.dumps(doc, default=repr, ensure_ascii=False)
-
-
-def _fallback_json_logging(service_name: str, environment: str) -> Callable[[], None]:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_FallbackJsonFormatter(service_name, environment))
-    root = logging.getLogger()
-    for existing in list(root.handlers):
-        root.removeHandler(existing)
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.stdlib.filter_by_level,
-            structlog.stdlib.PositionalArgumentsFormatter(),
-            structlog.stdlib.render_to_log_kwargs,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+    """The one place where a demo service's logging is configured: logging_ext, as a user's
+    service would do it — ECS JSON on stdout and every record to the log topic in Kafka."""
+    handle = logging_ext.configure_logging(
+        service_name,
+        kafka_bootstrap=list(settings.kafka_bootstrap),
+        topic=settings.log_topic,
+        service_version=SERVICE_VERSION,
+        environment=settings.demo_environment,
+        # aiokafka's and the HTTP clients' chatter is not what the demo is about.
+        logger_levels={"aiokafka": "WARNING", "httpx": "WARNING", "httpcore": "WARNING"},
     )
-
-    def close() -> None:
-        with contextlib.suppress(ValueError, OSError):
-            handler.flush()
-        root.removeHandler(handler)
-
-    return close
+    return handle.close

@@ -171,7 +171,7 @@ def test_the_lost_order_is_completed_for_the_customer_and_an_error_in_the_logs(
     ]
     [error] = [r for r in order_logs if field(r, "log.level") == "error"]
     assert lost.order_id in error["message"]
-    assert field(error, "error.type") == "DatabaseTimeoutError"
+    assert field(error, "error.type") == "devstack.demo.simulation.DatabaseTimeoutError"
     assert "Traceback" in field(error, "error.stack_trace")
     assert field(error, "span.id") == insert["spanID"]
     assert all(field(r, "span.id") == insert["spanID"] for r in warnings)

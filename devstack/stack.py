@@ -1,0 +1,259 @@
+"""The embedded development stack: stand-ins, setup, shipper and API as one unit.
+
+``tracelink dev`` and ``tracelink demo`` run this in the foreground. Every part is a child
+process (the stand-in servers, ``tracelink ship``, ``tracelink serve``), started in
+dependency order, checked until it answers, supervised, and stopped in reverse order; a
+part that fails to start stops everything already started. Servers named by
+``TRACELINK_KAFKA_BOOTSTRAP`` / ``TRACELINK_ES_URL`` are used as they are, with no stand-in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from devstack.standins import (
+    ElasticsearchStandin,
+    KafkaStandin,
+    ManagedProcess,
+    StandinError,
+)
+
+__all__ = ["DevStack", "StackConfig", "StackEndpoints", "StackError"]
+
+
+class StackError(RuntimeError):
+    """A part of the stack could not start or has stopped unexpectedly."""
+
+
+class TracelinkChild(ManagedProcess):
+    """``python -m tracelink <args>`` with the stack's environment, ready when a URL says so."""
+
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        *,
+        env: Mapping[str, str],
+        port: int,
+        ready_path: str,
+        data_dir: Path,
+    ) -> None:
+        self.name = name
+        super().__init__(port=port, data_dir=data_dir)
+        self._args = args
+        self._child_env = dict(env)
+        self._ready_path = ready_path
+
+    def _argv(self) -> list[str]:
+        # The interpreter of this environment, so the child runs the same tracelink.
+        return [sys.executable, "-m", "tracelink", *self._args]
+
+    def _env(self) -> dict[str, str]:
+        return self._child_env
+
+    def _ready(self) -> bool:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=1.0)
+        try:
+            conn.request("GET", self._ready_path)
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Where the stack lives and listens. ``None`` ports are chosen free at start."""
+
+    data_dir: Path
+    kafka_port: int | None = None
+    es_port: int | None = None
+    api_port: int = 8080
+    metrics_port: int = 9464
+    external_kafka: str | None = None
+    external_es: str | None = None
+    start_timeout: float = 60.0
+    # Extra TRACELINK_* variables for the shipper and the API (topics, prefixes, ...).
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_environment(cls, data_dir: Path, **overrides: object) -> StackConfig:
+        """External servers are taken from the variables the components themselves read."""
+        values: dict[str, object] = {
+            "data_dir": data_dir,
+            "external_kafka": os.environ.get("TRACELINK_KAFKA_BOOTSTRAP") or None,
+            "external_es": os.environ.get("TRACELINK_ES_URL") or None,
+        }
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class StackEndpoints:
+    """What is where once the stack runs."""
+
+    kafka_bootstrap: str
+    es_url: str
+    api_url: str
+    metrics_url: str
+    data_dir: Path
+    logs: Mapping[str, Path]
+    kafka_is_standin: bool
+    es_is_standin: bool
+
+
+class DevStack:
+    """Start, supervise and stop the stack; use as a context manager."""
+
+    def __init__(self, config: StackConfig, *, say: Callable[[str], None] = print) -> None:
+        self.config = config
+        self._say = say
+        self._parts: list[ManagedProcess] = []
+        self._endpoints: StackEndpoints | None = None
+
+    @property
+    def endpoints(self) -> StackEndpoints:
+        if self._endpoints is None:
+            raise StackError("the stack is not running")
+        return self._endpoints
+
+    def start(self) -> StackEndpoints:
+        """Start every part in order; on any failure stop what started and raise."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> StackEndpoints:
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        timeout = cfg.start_timeout
+        if cfg.external_kafka:
+            bootstrap = cfg.external_kafka
+        else:
+            self._say("starting Kafka stand-in (Tansu) …")
+            kafka = KafkaStandin(port=cfg.kafka_port, data_dir=cfg.data_dir / "kafka")
+            self._parts.append(kafka.start(timeout))
+            bootstrap = kafka.bootstrap
+        if cfg.external_es:
+            es_url = cfg.external_es
+        else:
+            self._say("starting Elasticsearch stand-in (noida-db) …")
+            elastic = ElasticsearchStandin(
+                port=cfg.es_port, data_dir=cfg.data_dir / "elasticsearch"
+            )
+            self._parts.append(elastic.start(timeout))
+            es_url = elastic.url
+
+        env = {
+            **os.environ,
+            **cfg.env,
+            "TRACELINK_KAFKA_BOOTSTRAP": bootstrap,
+            "TRACELINK_ES_URL": es_url,
+            "TRACELINK_API_HOST": "127.0.0.1",
+            "TRACELINK_API_PORT": str(cfg.api_port),
+            "TRACELINK_METRICS_PORT": str(cfg.metrics_port),
+        }
+        self._say("installing index templates (tracelink setup) …")
+        self._run_setup(env)
+        self._say("starting the shipper (tracelink ship) …")
+        shipper = TracelinkChild(
+            "shipper",
+            ["ship"],
+            env=env,
+            port=cfg.metrics_port,
+            ready_path="/readyz",
+            data_dir=cfg.data_dir / "logs",
+        )
+        self._parts.append(shipper.start(timeout))
+        self._say("starting the correlate API (tracelink serve) …")
+        api = TracelinkChild(
+            "api",
+            ["serve"],
+            env=env,
+            port=cfg.api_port,
+            ready_path="/readyz",
+            data_dir=cfg.data_dir / "logs",
+        )
+        self._parts.append(api.start(timeout))
+        self._endpoints = StackEndpoints(
+            kafka_bootstrap=bootstrap,
+            es_url=es_url,
+            api_url=f"http://127.0.0.1:{cfg.api_port}",
+            metrics_url=f"http://127.0.0.1:{cfg.metrics_port}/metrics",
+            data_dir=cfg.data_dir,
+            logs={part.name: part.log_path for part in self._parts},
+            kafka_is_standin=not cfg.external_kafka,
+            es_is_standin=not cfg.external_es,
+        )
+        return self._endpoints
+
+    def _run_setup(self, env: Mapping[str, str]) -> None:
+        import subprocess
+
+        log_path = self.config.data_dir / "logs" / "setup.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("wb") as log:
+            result = subprocess.run(
+                [sys.executable, "-m", "tracelink", "setup"],
+                env=dict(env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=self.config.start_timeout,
+                check=False,
+            )
+        if result.returncode != 0:
+            raise StackError(
+                f"tracelink setup failed (exit {result.returncode}):\n"
+                + log_path.read_text(errors="replace")[-2000:]
+            )
+        if not self.config.external_es:
+            # The stand-in stack has no Jaeger: install the span index templates Jaeger would.
+            from devstack.jaeger.templates import install_jaeger_templates_sync
+            from tracelink.elasticsearch import make_sync_client
+            from tracelink.settings import ElasticsearchSettings, load_settings
+
+            settings = load_settings(ElasticsearchSettings, es_url=env["TRACELINK_ES_URL"])
+            with make_sync_client(settings) as client:
+                install_jaeger_templates_sync(client, settings.jaeger_index_prefix)
+
+    def failed_part(self) -> str | None:
+        """A description of the first part that has exited on its own, if any."""
+        for part in self._parts:
+            code = part.poll()
+            if code is not None:
+                return f"{part.name} exited with code {code}; its log ({part.log_path}):\n" + (
+                    part.log_tail(20)
+                )
+        return None
+
+    def stop(self) -> None:
+        """Stop every part in reverse order (the shipper drains first); idempotent."""
+        while self._parts:
+            part = self._parts.pop()
+            with contextlib.suppress(StandinError, OSError):
+                # The shipper's drain is bounded by its own timeout; this bounds the rest.
+                part.stop(timeout=45.0)
+        self._endpoints = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
