@@ -21,9 +21,6 @@ import pytest
 import yaml
 
 from tracelink.settings import (
-    ElasticsearchSettings,
-    KafkaSettings,
-    LinkSettings,
     TracelinkSettings,
 )
 
@@ -35,30 +32,10 @@ JAEGER_CONFIG_PATH = REPO / "deploy" / "jaeger" / "config.yaml"
 # The component whose settings each tracelink subcommand reads.
 COMMAND_COMPONENT = {"setup": "kibana", "ship": "shipper", "serve": "correlate"}
 
-# CONTRACTS §2 for components whose settings module is not in this tree: used only when
-# `<component>.settings` cannot be imported, so the check still means something.
-CONTRACT_FIELDS = {
-    "shipper": {
-        *KafkaSettings.model_fields,
-        *ElasticsearchSettings.model_fields,
-        "metrics_port",
-    },
-    "correlate": {
-        *ElasticsearchSettings.model_fields,
-        *LinkSettings.model_fields,
-        "api_host",
-        "api_port",
-        "api_token",
-    },
-}
-
 
 def _settings_fields(component: str) -> set[str]:
-    """Every field of every settings class in ``<component>.settings`` (or the contract's)."""
-    try:
-        module = importlib.import_module(f"{component}.settings")
-    except ModuleNotFoundError:
-        return CONTRACT_FIELDS[component]
+    """Every field of every settings class in ``<component>.settings``."""
+    module = importlib.import_module(f"{component}.settings")
     classes = [
         value
         for value in vars(module).values()
@@ -119,10 +96,11 @@ def test_every_tracelink_variable_is_a_setting_of_the_command_it_configures() ->
         if "build" not in service:
             assert not variables, f"{name} is not a tracelink service"
             continue
-        command = service["command"][0]
-        if command not in COMMAND_COMPONENT:
-            continue  # the demo services: their settings are checked with the demo
-        fields = _settings_fields(COMMAND_COMPONENT[command])
+        if service.get("entrypoint") == ["python", "-m", "devstack.demo"]:
+            command, fields = "demo", _settings_fields("devstack.demo")
+        else:
+            command = service["command"][0]
+            fields = _settings_fields(COMMAND_COMPONENT[command])
         unknown = {v for v in variables if v.removeprefix("TRACELINK_").lower() not in fields}
         assert not unknown, f"{name} ({command}): not settings: {sorted(unknown)}"
 
@@ -261,3 +239,36 @@ def test_readme_documents_every_published_port() -> None:
             assert re.search(rf"\b{host_port}\b", section), (name, host_port)
     assert "production-shaped" in section
     assert "no-Docker" in section
+
+
+DEMO_SERVICES = {"gateway": 8100, "order": 8101, "payment": 8102, "inventory": 8103,
+                 "notification": 8104}  # fmt: skip
+
+
+def test_the_demo_shop_runs_in_compose_and_exports_to_jaeger() -> None:
+    from devstack.demo.settings import SERVICES as DEMO_NAMES
+
+    assert set(DEMO_SERVICES) == set(DEMO_NAMES)
+    for name, port in DEMO_SERVICES.items():
+        service = SERVICES[name]
+        assert service["entrypoint"] == ["python", "-m", "devstack.demo"]
+        assert service["command"] == [name]
+        env = service["environment"]
+        assert env["TRACELINK_DEMO_PORT"] == str(port)
+        assert env["TRACELINK_DEMO_HOST"] == "0.0.0.0"
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
+        assert env["TRACELINK_KAFKA_BOOTSTRAP"] == "kafka:19092"
+        for other, other_port in DEMO_SERVICES.items():
+            variable = f"TRACELINK_DEMO_{other.upper()}_URL"
+            if variable in env:
+                assert env[variable] == f"http://{other}:{other_port}"
+        assert "TRACELINK_DEMO_PORT" in " ".join(service["healthcheck"]["test"])
+        assert service["depends_on"]["jaeger"]["condition"] == "service_healthy"
+    assert SERVICES["gateway"]["ports"] == ["8100:8100"]
+    traffic = SERVICES["demo-traffic"]
+    assert traffic["command"][:3] == ["traffic", "--gateway-url", "http://gateway:8100"]
+    assert traffic["depends_on"]["gateway"]["condition"] == "service_healthy"
+    # Jaeger receives OTLP over HTTP on the port the services send to.
+    jaeger = yaml.safe_load(JAEGER_CONFIG_PATH.read_text(encoding="utf-8"))
+    http_endpoint = jaeger["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    assert http_endpoint.endswith(":4318")
