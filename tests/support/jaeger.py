@@ -1,9 +1,8 @@
-"""Jaeger span documents for tests, in each era's shape, and a span index template.
+"""Jaeger span documents for tests, in each era's shape.
 
-The template maps what Jaeger's own does for the fields the API reads (keyword IDs,
-``startTime`` long, ``startTimeMillis`` date, nested ``tags``/``references``/``logs``,
-``tag.*`` keyword). Tests that have the shared reference data also run against Jaeger's
-real template.
+Written into indices that carry the span template the embedded stack installs
+(``devstack.jaeger.templates``); tests that have the shared reference data also run against
+Jaeger's real template.
 """
 
 from __future__ import annotations
@@ -12,63 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Era = Literal["stripped", "v1-string", "v1-native", "v2", "v2.20"]
-
-_KEYWORD = {"type": "keyword", "ignore_above": 256}
-_KV = {
-    "type": "nested",
-    "dynamic": False,
-    "properties": {"key": _KEYWORD, "value": _KEYWORD, "type": _KEYWORD},
-}
-
-
-def span_index_template(jaeger_prefix: str) -> dict[str, Any]:
-    """Body for ``PUT _index_template/<prefix>-jaeger-span`` (daily span indices)."""
-    base = f"{jaeger_prefix}-jaeger-span" if jaeger_prefix else "jaeger-span"
-    return {
-        "index_patterns": [f"{base}-*"],
-        "priority": 500,
-        "template": {
-            "mappings": {
-                "dynamic_templates": [
-                    {"span_tags_map": {"mapping": _KEYWORD, "path_match": "tag.*"}},
-                    {"process_tags_map": {"mapping": _KEYWORD, "path_match": "process.tag.*"}},
-                ],
-                "properties": {
-                    "traceID": _KEYWORD,
-                    "spanID": _KEYWORD,
-                    "parentSpanID": _KEYWORD,
-                    "operationName": _KEYWORD,
-                    "startTime": {"type": "long"},
-                    "startTimeMillis": {"type": "date", "format": "epoch_millis"},
-                    "duration": {"type": "long"},
-                    "flags": {"type": "integer"},
-                    "tags": _KV,
-                    "tag": {"type": "object"},
-                    "references": {
-                        "type": "nested",
-                        "dynamic": False,
-                        "properties": {
-                            "refType": _KEYWORD,
-                            "traceID": _KEYWORD,
-                            "spanID": _KEYWORD,
-                        },
-                    },
-                    "logs": {
-                        "type": "nested",
-                        "dynamic": False,
-                        "properties": {"timestamp": {"type": "long"}, "fields": _KV},
-                    },
-                    "process": {
-                        "properties": {
-                            "serviceName": _KEYWORD,
-                            "tags": _KV,
-                            "tag": {"type": "object"},
-                        }
-                    },
-                },
-            }
-        },
-    }
 
 
 def _stored_trace_id(trace_id: str, era: Era) -> str:

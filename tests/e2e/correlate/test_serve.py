@@ -20,9 +20,10 @@ import httpx
 import pytest
 from elasticsearch import AsyncElasticsearch
 
+from devstack.jaeger.templates import install_jaeger_templates
 from devstack.standins import free_port
 from tests.support.cli import tracelink_executable
-from tests.support.jaeger import SpanSpec, log_document, span_index_template
+from tests.support.jaeger import SpanSpec, log_document
 from tracelink.elasticsearch import install_templates
 from tracelink.layout import jaeger_span_daily_index, log_index
 from tracelink.settings import ElasticsearchSettings
@@ -89,9 +90,7 @@ async def _seed(es_url: str, prefix: str) -> None:
     es = AsyncElasticsearch(es_url, request_timeout=30)
     try:
         await install_templates(es, settings, retention_days=None)
-        await es.indices.put_index_template(
-            name=f"{prefix}-jaeger-span", **span_index_template(prefix)
-        )
+        await install_jaeger_templates(es, prefix)
         operations: list[dict[str, Any]] = []
         for spec in _spans():
             operations += [

@@ -14,7 +14,8 @@ from fastapi import FastAPI
 
 from correlate.app import create_app
 from correlate.settings import ApiSettings
-from tests.support.jaeger import SpanSpec, span_index_template
+from devstack.jaeger.templates import install_jaeger_templates
+from tests.support.jaeger import SpanSpec
 from tracelink.elasticsearch import install_templates
 from tracelink.layout import jaeger_span_daily_index, log_index, log_index_pattern
 
@@ -98,9 +99,7 @@ async def make_stack(es_url: str, index_prefix: str) -> AsyncIterator[MakeStack]
         settings = ApiSettings(**fields)
         if not installed:
             await install_templates(writer, settings, retention_days=None)
-            await writer.indices.put_index_template(
-                name=f"{index_prefix}-jaeger-span", **span_index_template(index_prefix)
-            )
+            await install_jaeger_templates(writer, index_prefix)
             installed = True
         app = create_app(settings)
         lifespan = app.router.lifespan_context(app)

@@ -25,8 +25,9 @@ from schemathesis.generation.modes import GenerationMode
 
 from correlate.app import create_app
 from correlate.settings import ApiSettings
+from devstack.jaeger.templates import install_jaeger_templates
 from devstack.standins import free_port
-from tests.support.jaeger import SpanSpec, log_document, span_index_template
+from tests.support.jaeger import SpanSpec, log_document
 from tests.support.servers import ElasticsearchServer
 from tracelink.elasticsearch import install_templates, make_client
 
@@ -41,9 +42,7 @@ async def _seed(settings: ApiSettings) -> None:
     try:
         await install_templates(client, settings, retention_days=None)
         prefix = settings.jaeger_index_prefix
-        await client.indices.put_index_template(
-            name=f"{prefix}-jaeger-span", **span_index_template(prefix)
-        )
+        await install_jaeger_templates(client, prefix)
         spans = [
             SpanSpec(TRACE, "1" * 16, None, "frontend", "GET /", NOW_US - 60_000_000, 9_000),
             SpanSpec(TRACE, "2" * 16, "1" * 16, "pay", "charge", NOW_US - 59_999_000, 5_000,
