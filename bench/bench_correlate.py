@@ -45,8 +45,9 @@ from correlate.logs import LogRecord, parse_log
 from correlate.query import Window, log_indices, span_indices, trace_msearch
 from correlate.settings import ApiSettings
 from correlate.spans import Span, parse_span
+from devstack.jaeger.templates import install_jaeger_templates
 from devstack.standins import ElasticsearchStandin, free_port
-from tests.support.jaeger import SpanSpec, log_document, span_index_template
+from tests.support.jaeger import SpanSpec, log_document
 from tracelink.elasticsearch import install_templates, make_client
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -151,9 +152,7 @@ async def _load(settings: ApiSettings, specs: list[SpanSpec], docs: list[dict[st
     try:
         await install_templates(client, settings, retention_days=None)
         prefix = settings.jaeger_index_prefix
-        await client.indices.put_index_template(
-            name=f"{prefix}-jaeger-span", **span_index_template(prefix)
-        )
+        await install_jaeger_templates(client, prefix)
         day = T0.strftime("%Y-%m-%d")
         operations: list[dict[str, Any]] = []
         for spec in specs:

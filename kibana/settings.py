@@ -23,6 +23,7 @@ from tracelink.settings import (
     ConfigError,
     ElasticsearchSettings,
     LinkSettings,
+    RetentionSettings,
     TracelinkSettings,
     env_name,
 )
@@ -86,16 +87,8 @@ class KibanaSettings(TracelinkSettings):
             raise ConfigError(env_name(missing), "set both username and password, or neither")
 
 
-class SetupSettings(ElasticsearchSettings, LinkSettings, KibanaSettings):
+class SetupSettings(ElasticsearchSettings, LinkSettings, KibanaSettings, RetentionSettings):
     """Everything ``tracelink setup`` reads."""
-
-    retention_days: int = Field(
-        default=30,
-        ge=0,
-        le=36500,
-        description="delete daily log and dead-letter indices after this many days "
-        "(ILM, where the server has it; 0 = keep them)",
-    )
 
     def model_post_init(self, context: Any, /) -> None:
         # ElasticsearchSettings' checks do not chain to the next base: run both explicitly.

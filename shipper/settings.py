@@ -12,14 +12,20 @@ from typing import Any
 
 from pydantic import Field
 
-from tracelink.settings import ConfigError, ElasticsearchSettings, KafkaSettings, env_name
+from tracelink.settings import (
+    ConfigError,
+    ElasticsearchSettings,
+    KafkaSettings,
+    RetentionSettings,
+    env_name,
+)
 
 __all__ = ["ShipperSettings"]
 
 _MIB = 1024 * 1024
 
 
-class ShipperSettings(KafkaSettings, ElasticsearchSettings):
+class ShipperSettings(KafkaSettings, ElasticsearchSettings, RetentionSettings):
     """Settings of ``tracelink ship`` (Kafka and Elasticsearch groups plus the shipper's own)."""
 
     metrics_port: int = Field(
@@ -109,13 +115,6 @@ class ShipperSettings(KafkaSettings, ElasticsearchSettings):
         ge=1024,
         le=16 * _MIB,
         description="how much of a dead letter's payload the DLQ index keeps as text",
-    )
-    retention_days: int = Field(
-        default=30,
-        ge=0,
-        le=36500,
-        description="delete daily log and dead-letter indices after this many days "
-        "(ILM, where the server has it; 0 = keep them)",
     )
 
     @property

@@ -179,6 +179,18 @@ class ElasticsearchSettings(TracelinkSettings):
             )
 
 
+class RetentionSettings(TracelinkSettings):
+    """How long the daily log and dead-letter indices live (read by setup and the shipper)."""
+
+    retention_days: int = Field(
+        default=30,
+        ge=0,
+        le=36500,
+        description="delete daily log and dead-letter indices after this many days "
+        "(ILM, where the server has it; 0 = keep them)",
+    )
+
+
 class LinkSettings(TracelinkSettings):
     """Base URLs that links in the API, Kibana objects and Jaeger UI point at."""
 
