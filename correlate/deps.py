@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from typing import Annotated
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.dependencies.models import Dependant
@@ -83,19 +84,44 @@ def reject_unknown_query(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    known = set(_query_names(route.dependant))
-    unknown = sorted(set(request.query_params) - known)
+    params = _query_params(route.dependant)
+    unknown = sorted(set(request.query_params) - set(params))
     if unknown:
-        accepted = ", ".join(sorted(known)) or "none"
+        accepted = ", ".join(sorted(params)) or "none"
         raise HTTPException(
             status_code=400,
             detail=f"unknown query parameter(s) {', '.join(map(repr, unknown))}; "
             f"this endpoint accepts: {accepted}",
         )
+    # FastAPI keeps the last of a repeated single-valued parameter: `?service=a&service=b`
+    # would silently search one of the two services. Say so instead.
+    repeated = sorted(
+        name
+        for name in set(request.query_params)
+        if not params[name] and len(request.query_params.getlist(name)) > 1
+    )
+    if repeated:
+        raise HTTPException(
+            status_code=400,
+            detail=f"query parameter(s) {', '.join(map(repr, repeated))} given more than once; "
+            "each takes one value",
+        )
 
 
-def _query_names(dependant: Dependant) -> list[str]:
-    names = [param.alias for param in dependant.query_params]
+def _query_params(dependant: Dependant) -> dict[str, bool]:
+    """Query parameter name → whether it takes several values (a list-typed parameter)."""
+    params = {
+        param.alias: _takes_many(param.field_info.annotation) for param in dependant.query_params
+    }
     for sub_dependant in dependant.dependencies:
-        names += _query_names(sub_dependant)
-    return names
+        params.update(_query_params(sub_dependant))
+    return params
+
+
+def _takes_many(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        return any(_takes_many(arg) for arg in get_args(annotation))
+    if origin is Annotated:
+        return _takes_many(get_args(annotation)[0])
+    return isinstance(origin, type) and issubclass(origin, (list, tuple, set, frozenset))

@@ -30,7 +30,7 @@ from tracelink.settings import (
 
 __all__ = ["KibanaSettings", "SetupSettings"]
 
-_SPACE_ID = re.compile(r"^[a-z0-9_-]*$")
+_SPACE_ID = re.compile(r"^[a-z0-9_-]*\Z")
 
 
 class KibanaSettings(TracelinkSettings):

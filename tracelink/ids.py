@@ -23,8 +23,9 @@ __all__ = [
 TRACE_ID_HEX = 32
 SPAN_ID_HEX = 16
 
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
-_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?$")
+# `\Z`, not `$`: `$` also matches before a trailing newline, so "abc\n" would pass.
+_HEX = re.compile(r"^[0-9a-fA-F]+\Z")
+_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?\Z")
 
 
 def normalize_trace_id(value: str) -> str | None:

@@ -32,8 +32,9 @@ __all__ = [
 ENV_PREFIX = "TRACELINK_"
 
 # Index names must be lower-case and must not contain the characters Elasticsearch forbids.
-_INDEX_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_.+-]*$")
-_HOST_PORT = re.compile(r"^[A-Za-z0-9_.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$")
+# `\Z`, not `$`, which would let a trailing newline through.
+_INDEX_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_.+-]*\Z")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9_.-]+:\d{1,5}\Z|^\[[0-9A-Fa-f:]+\]:\d{1,5}\Z")
 
 S = TypeVar("S", bound="TracelinkSettings")
 

@@ -22,7 +22,7 @@ __all__ = ["RecentTrace", "RecentTraces", "router"]
 
 router = APIRouter(tags=["traces"], dependencies=[Depends(require_token)])
 
-_RELATIVE: Final = re.compile(r"^(\d{1,6})([smhd])$")
+_RELATIVE: Final = re.compile(r"^(\d{1,6})([smhd])\Z")
 _UNIT_US: Final = {"s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000}
 _DEFAULT_SINCE: Final = "1h"
 

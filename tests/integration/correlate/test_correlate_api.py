@@ -176,6 +176,8 @@ async def test_window_padding_reaches_the_neighbouring_day(make_stack: MakeStack
         "a" * 5000,
         "..%2F..%2Fetc",
         "12345678-1234",
+        "abc%0A",  # a trailing newline
+        "abc%0D%0A",
     ],
 )
 async def test_bad_trace_ids_are_400_and_never_reach_elasticsearch(stack: Stack, raw: str) -> None:

@@ -198,3 +198,19 @@ async def test_unknown_query_parameters_are_400(stack: Stack) -> None:
     assert response.status_code == 400
     assert "'limit_log'" in response.json()["detail"]
     assert "limit_logs" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/traces", [("service", "checkout"), ("service", "payment")]),
+        (f"/correlate/{TRACE}", [("limit_logs", "5"), ("limit_logs", "6")]),
+    ],
+)
+async def test_repeated_query_parameters_are_400(
+    stack: Stack, path: str, params: list[tuple[str, str]]
+) -> None:
+    # A second value would otherwise be dropped without a word (FastAPI keeps the last).
+    response = await stack.api.get(path, params=params)
+    assert response.status_code == 400
+    assert f"'{params[0][0]}' given more than once" in response.json()["detail"]

@@ -24,6 +24,7 @@ from tracelink.ids import (
         ("trace.id:*", None),
         ("../etc", None),
         ("\uff41\uff42\uff43", None),  # full-width letters are not hex
+        ("abc\n", None),  # a trailing newline is not hex (a `$` regex would let it through)
     ],
 )
 def test_normalize_trace_id(raw: str, expected: str | None) -> None:
@@ -38,6 +39,7 @@ def test_normalize_trace_id(raw: str, expected: str | None) -> None:
         ("0" * 16, None),
         ("a" * 17, None),
         ("xyz", None),
+        ("f067aa0ba902b7\n", None),
     ],
 )
 def test_normalize_span_id(raw: str, expected: str | None) -> None:
