@@ -131,11 +131,19 @@ def bench_join(span_count: int, logs_per_span: int, repeat: int) -> dict[str, An
         return orjson.dumps(join_trace(TRACE, spans, logs))
 
     size = len(join_and_serialise())
+    joined = join_trace(TRACE, spans, logs)
     return {
         "spans": span_count,
         "logs": len(logs),
         "join_serialise_ms": best_ms(join_and_serialise, repeat, collect_garbage=False),
         "join_serialise_with_gc_ms": best_ms(join_and_serialise, repeat),
+        # The two halves apart: which of them grows faster than the input.
+        "join_only_ms": best_ms(
+            lambda: join_trace(TRACE, spans, logs), repeat, collect_garbage=False
+        ),
+        "serialise_response_ms": best_ms(
+            lambda: orjson.dumps(joined), repeat, collect_garbage=False
+        ),
         "baseline_serialise_input_ms": best_ms(
             lambda: orjson.dumps([spans, logs]), repeat, collect_garbage=False
         ),
@@ -314,6 +322,10 @@ def main() -> int:
             ),
             "baseline_growth_10x_input": round(
                 large["baseline_serialise_input_ms"] / small["baseline_serialise_input_ms"], 2
+            ),
+            "join_only_growth_10x_input": round(large["join_only_ms"] / small["join_only_ms"], 2),
+            "serialise_response_growth_10x_input": round(
+                large["serialise_response_ms"] / small["serialise_response_ms"], 2
             ),
         },
     }
