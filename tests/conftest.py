@@ -12,7 +12,7 @@ import asyncio
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,15 +39,17 @@ _SERVERS: dict[str, KafkaServer | ElasticsearchServer] = {}
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """On failure, attach the tail of every stand-in log the test used to its report."""
-    report: pytest.TestReport = yield
+    report = yield
     if report.failed:
         used = getattr(item, "fixturenames", ())
         for name, server in _SERVERS.items():
             if name in used and (tail := server.log_tail()):
                 report.sections.append((f"{name} server log (tail)", tail))
-    return report  # type: ignore[return-value]
+    return report
 
 
 @pytest.fixture(scope="session")

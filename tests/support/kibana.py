@@ -238,7 +238,7 @@ class KibanaDouble:
     def _too_new(self, obj: dict[str, Any]) -> str | None:
         core = obj.get("coreMigrationVersion")
         if core and _version_tuple(core) > _version_tuple(self.version):
-            return core
+            return str(core)
         latest = (self.latest_migrations or {}).get(str(obj.get("type")))
         if latest is None:
             return None

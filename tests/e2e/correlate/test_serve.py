@@ -41,7 +41,7 @@ def at(offset_ms: float) -> str:
 
 
 def _spans() -> list[SpanSpec]:
-    s = [
+    s: list[tuple[str, str | None, str, str, int, int, dict[str, Any]]] = [
         ("a000000000000001", None, "frontend", "POST /checkout", 0, 412, {"http.method": "POST", "http.status_code": 502}),
         ("a000000000000002", "a000000000000001", "checkout", "place_order", 4, 398, {}),
         ("a000000000000003", "a000000000000002", "inventory", "reserve_items", 9, 61, {"items": 3}),

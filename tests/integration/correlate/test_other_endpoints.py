@@ -203,12 +203,12 @@ async def test_unknown_query_parameters_are_400(stack: Stack) -> None:
 @pytest.mark.parametrize(
     ("path", "params"),
     [
-        ("/traces", [("service", "checkout"), ("service", "payment")]),
-        (f"/correlate/{TRACE}", [("limit_logs", "5"), ("limit_logs", "6")]),
+        ("/traces", (("service", "checkout"), ("service", "payment"))),
+        (f"/correlate/{TRACE}", (("limit_logs", "5"), ("limit_logs", "6"))),
     ],
 )
 async def test_repeated_query_parameters_are_400(
-    stack: Stack, path: str, params: list[tuple[str, str]]
+    stack: Stack, path: str, params: tuple[tuple[str, str], ...]
 ) -> None:
     # A second value would otherwise be dropped without a word (FastAPI keeps the last).
     response = await stack.api.get(path, params=params)

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -69,7 +69,7 @@ async def _cleanup(settings: ApiSettings, prefix: str) -> None:
     client = make_client(settings)
     try:
         listing = await client.cat.indices(index=f"{prefix}*", format="json")
-        names = [row["index"] for row in listing.body]
+        names = [row["index"] for row in cast(list[dict[str, Any]], listing.body)]
         if names:
             await client.indices.delete(index=",".join(names), ignore_unavailable=True)
         for name in (f"{prefix}-logs", f"{prefix}-dlq", f"{prefix}-jaeger-span"):

@@ -15,8 +15,8 @@ from correlate.query import (
 )
 
 
-def us(*args: int) -> int:
-    moment = datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def us(year: int, month: int, day: int, hour: int = 0) -> int:
+    moment = datetime(year, month, day, hour, tzinfo=UTC)
     return int(moment.timestamp()) * 1_000_000
 
 
