@@ -222,32 +222,33 @@ def _run_of_fields(fields: Mapping[str, Any]) -> orjson.Fragment:
     return _Fragment(text[len(orjson.dumps(first)) + 2 : -1])
 
 
-# (trace_id, span_id, sampled, their fields): the last trace rendered. Stamps come from
-# _trace's caches, so records of one span carry the very same strings and the check below
-# is by identity. One tuple, replaced whole: threads can only miss it.
+# (trace_id, span_id, sampled, their fields, the stamp): the last trace rendered. Stamps
+# come from _trace's caches, so the records of one span carry the very same tuple and
+# strings, and the renderer checks by identity before calling _trace_fields. One tuple,
+# replaced whole: threads can only miss it.
 _NOTHING: Final = object()  # matches no value: the caches' initial entries
-_last_trace: tuple[object, object, object, orjson.Fragment] = (
+_last_trace: tuple[object, object, object, orjson.Fragment, TraceStamp] = (
     _NOTHING,
     _NOTHING,
     _NOTHING,
     _Fragment(b"null"),
+    ("", "", False),
 )
 
 
-def _trace_fields(trace_id: object, span_id: object, sampled: bool) -> orjson.Fragment | None:
+def _trace_fields(stamp: TraceStamp) -> orjson.Fragment | None:
     """The three trace fields, serialised once per trace; ``None`` for values other than
     strings (those are written field by field, as any value)."""
     global _last_trace  # noqa: PLW0603 - a one-entry cache, replaced atomically
-    last = _last_trace
-    if trace_id is last[0] and span_id is last[1] and sampled is last[2]:
-        return last[3]
+    trace_id, span_id, sampled = stamp
     if type(trace_id) is not str or type(span_id) is not str:
         return None
+    last = _last_trace
     if trace_id == last[0] and span_id == last[1] and sampled is last[2]:
-        fragment = last[3]  # equal strings made anew (LoggingInstrumentor's attributes)
+        fragment = last[3]  # the same trace in another tuple (LoggingInstrumentor's, …)
     else:
         fragment = _run_of_fields({_TRACE_ID: trace_id, _SPAN_ID: span_id, _SAMPLED: sampled})
-    _last_trace = (trace_id, span_id, sampled, fragment)
+    _last_trace = (trace_id, span_id, sampled, fragment, stamp)
     return fragment
 
 
@@ -366,7 +367,7 @@ class ECSRenderer:
             return (self._emergency(logger, method_name, event_dict, exc), None), _NO_KWARGS
 
     # One function on purpose: it runs once per record, and calls are what costs here.
-    def _render(  # noqa: PLR0912 - one function on purpose, see above
+    def _render(  # noqa: PLR0912, PLR0915 - one function on purpose, see above
         self, logger: WrappedLogger, method_name: str, event_dict: EventDict
     ) -> Rendered:
         pop = event_dict.pop
@@ -398,10 +399,20 @@ class ECSRenderer:
             message = safe_str(message)
 
         timestamp, event_id = self._time_fields(micros)
-        tail = self._tail(pid, thread)
+        last_tail = self._last_tail  # _tail's first check, inlined: calls cost here
+        if thread is last_tail[1] and pid is last_tail[0]:
+            tail: orjson.Fragment | None = last_tail[2]
+        else:
+            tail = self._tail(pid, thread)
         if trace_id is not None and span_id is not None:
-            stamp: TraceStamp | None = (trace_id, span_id, sampled is True)
-            fields = _trace_fields(trace_id, span_id, sampled is True)
+            flag = sampled is True
+            last = _last_trace  # _trace_fields' first check, inlined
+            if trace_id is last[0] and span_id is last[1] and flag is last[2]:
+                stamp: TraceStamp | None = last[4]
+                fields: orjson.Fragment | None = last[3]
+            else:
+                stamp = (trace_id, span_id, flag)
+                fields = _trace_fields(stamp)
             if fields is not None and tail is not None:
                 out: dict[str, Any] = {
                     _TIMESTAMP: timestamp,
@@ -514,13 +525,17 @@ class ECSRenderer:
             timestamp, event_id = self._time_fields(micros)
             pid = record.process
             thread = record.threadName
-            tail = self._tail(pid, thread)
+            last_tail = self._last_tail  # _tail's first check, inlined: calls cost here
+            if thread is last_tail[1] and type(pid) is int and pid == last_tail[0]:
+                tail: orjson.Fragment | None = last_tail[2]
+            else:
+                tail = self._tail(pid, thread)
+            fields: orjson.Fragment | None = None
             if stamp is not None:
                 if extras and (_TRACE_ID in extras or _SPAN_ID in extras or _SAMPLED in extras):
                     move_foreign_trace_keys(extras, stamp, drop_equal=True)
-                fields = _trace_fields(stamp[0], stamp[1], stamp[2])
-            else:
-                fields = None
+                last = _last_trace  # _trace_fields' first check, inlined
+                fields = last[3] if stamp is last[4] else _trace_fields(stamp)
             if fields is not None and tail is not None:
                 out: dict[str, Any] = {
                     _TIMESTAMP: timestamp,
