@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from itertools import islice
 from typing import Any, Final
 
 import orjson
@@ -26,7 +27,7 @@ from logging_ext import _fields as ecs
 from logging_ext._ids import uuid7, uuid7_at
 from logging_ext._process import per_process
 from logging_ext._processors import merge_contextvars, move_foreign_trace_keys
-from logging_ext._records import PLAIN_RECORD_LEN, record_extras
+from logging_ext._records import PLAIN_RECORD_LEN, RECORD_ATTRS
 from logging_ext._trace import STAMP_ATTR, TraceStamp, record_trace
 
 __all__ = ["ECSRenderer", "Rendered", "safe_repr", "safe_str"]
@@ -59,6 +60,7 @@ _SERVICE: Final = ecs.SERVICE
 _PID: Final = ecs.PID
 _THREAD: Final = ecs.THREAD
 _RENDER_ERROR: Final = ecs.RENDER_ERROR
+_CONFLICT_PREFIX: Final = ecs.CONFLICT_PREFIX
 
 _NO_KWARGS: Final[Mapping[str, Any]] = {}
 _MISSING: Final = object()
@@ -501,7 +503,11 @@ class ECSRenderer:
         """
         try:
             attrs = record.__dict__
-            extras: EventDict = {} if len(attrs) <= PLAIN_RECORD_LEN else record_extras(record)
+            extras: EventDict = {}
+            if len(attrs) > PLAIN_RECORD_LEN:  # record_extras, inlined: calls cost here
+                for key in islice(attrs, PLAIN_RECORD_LEN, None):
+                    if key not in RECORD_ATTRS:
+                        extras[_CONFLICT_PREFIX + key if key == "event" else key] = attrs[key]
             level = record.levelname.lower()
             for step in steps:
                 if extras or step in _MERGE_STEPS:  # the rest only mask what is there
