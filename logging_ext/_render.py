@@ -26,7 +26,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from logging_ext import _fields as ecs
 from logging_ext._ids import uuid7, uuid7_at
 from logging_ext._process import per_process
-from logging_ext._processors import merge_contextvars, move_foreign_trace_keys
+from logging_ext._processors import _bound_contextvars, merge_contextvars, move_foreign_trace_keys
 from logging_ext._records import PLAIN_RECORD_LEN, RECORD_ATTRS
 from logging_ext._trace import STAMP_ATTR, TraceStamp, record_trace
 
@@ -345,12 +345,15 @@ class ECSRenderer:
         """
         ms, us = divmod(micros, 1000)
         cached = self._millisecond
-        if cached[0] != ms:
-            second, fraction = divmod(ms, 1000)
-            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            cached = (ms, f"{text}.{fraction:03d}")
-            self._millisecond = cached
-        return cached[1] + _MICROS_Z[us], uuid7_at(ms) if self._uuid7 else self._event_id()
+        text = cached[1] if cached[0] == ms else self._new_millisecond(ms)
+        return text + _MICROS_Z[us], uuid7_at(ms) if self._uuid7 else self._event_id()
+
+    def _new_millisecond(self, ms: int) -> str:
+        """``@timestamp`` up to the millisecond ``ms``, remembered for the next record."""
+        second, fraction = divmod(ms, 1000)
+        text = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(second))}.{fraction:03d}"
+        self._millisecond = (ms, text)
+        return text
 
     def render(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Rendered:
         """The record as JSON bytes and its trace stamp; consumes ``event_dict``."""
@@ -488,7 +491,7 @@ class ECSRenderer:
             _THREAD: thread,
         }
 
-    def render_record(  # noqa: PLR0912 - runs once per record: inlined, not split up
+    def render_record(  # noqa: PLR0912, PLR0915 - runs once per record: inlined, not split
         self,
         record: logging.LogRecord,
         steps: Sequence[Processor] = (),
@@ -510,8 +513,12 @@ class ECSRenderer:
                         extras[_CONFLICT_PREFIX + key if key == "event" else key] = attrs[key]
             level = record.levelname.lower()
             for step in steps:
-                if extras or step in _MERGE_STEPS:  # the rest only mask what is there
-                    extras = step(None, level, extras)  # type: ignore[assignment]
+                if step is merge_contextvars:
+                    if _bound_contextvars is not None and not _bound_contextvars:
+                        continue  # its own first check, inlined: nothing was ever bound
+                elif not extras and step not in _MERGE_STEPS:
+                    continue  # the rest only mask what is there
+                extras = step(None, level, extras)  # type: ignore[assignment]
             stamp: TraceStamp | None = None
             if stamped:
                 stamp = attrs.get(STAMP_ATTR, _MISSING)
@@ -528,7 +535,12 @@ class ECSRenderer:
                 )
             if type(message) is not str:
                 message = safe_str(message)
-            timestamp, event_id = self._time_fields(micros)
+            # _time_fields, inlined: calls cost here.
+            ms, us = divmod(micros, 1000)
+            cached = self._millisecond
+            text = cached[1] if cached[0] == ms else self._new_millisecond(ms)
+            timestamp = text + _MICROS_Z[us]
+            event_id = uuid7_at(ms) if self._uuid7 else self._event_id()
             pid = record.process
             thread = record.threadName
             last_tail = self._last_tail  # _tail's first check, inlined: calls cost here
@@ -565,6 +577,17 @@ class ECSRenderer:
                 out = self._spelled_out(
                     timestamp, level, message, record.name, stamp, event_id, pid, thread
                 )
+            if (
+                record.exc_info is None
+                and record.stack_info is None
+                and extras.keys() <= _safe_keys
+            ):
+                # _finish's usual case, inlined: calls cost here.
+                out.update(extras)
+                try:
+                    return _orjson_dumps(out), stamp
+                except TypeError:
+                    extras = {}  # in `out` already: _finish retries with its fallbacks
             return _finish(out, extras, record.exc_info, record.stack_info), stamp
         except Exception as exc:  # noqa: BLE001 - logging never raises into the application
             event_dict: EventDict = {"event": safe_str(record.msg), "_record": record}
