@@ -15,6 +15,7 @@ from typing import Any, Final
 import structlog.contextvars
 from structlog.typing import EventDict, WrappedLogger
 
+from logging_ext import _trace
 from logging_ext._fields import CONFLICT_PREFIX, SAMPLED, SPAN_ID, TRACE_ID
 from logging_ext._trace import TraceStamp, current_trace, record_trace
 
@@ -23,6 +24,7 @@ __all__ = ["DEFAULT_REDACT_KEYS", "RedactSecrets", "add_trace_context", "merge_c
 # structlog's registry of bound contextvars (mutated in place, never replaced). While it is
 # empty nothing was ever bound, and merging has nothing to add.
 _bound_contextvars: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+_get_context = _trace._get_context  # fixed when _trace is imported
 
 
 def merge_contextvars(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
@@ -42,7 +44,12 @@ def add_trace_context(logger: WrappedLogger, method_name: str, event_dict: Event
     under those keys themselves are kept under ``extra.<key>``, never mistaken for the trace.
     """
     record = event_dict.get("_record")
-    stamp = current_trace() if record is None else record_trace(record)
+    if record is None:
+        # current_trace's first check, inlined: calls cost here (see install_trace_record_factory).
+        last = _trace._last
+        stamp = last[1] if _get_context() is last[0] else current_trace()
+    else:
+        stamp = record_trace(record)
     if TRACE_ID in event_dict or SPAN_ID in event_dict or SAMPLED in event_dict:
         move_foreign_trace_keys(event_dict, stamp)
     if stamp is not None:

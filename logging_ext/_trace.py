@@ -185,7 +185,10 @@ def install_trace_record_factory() -> Callable[[], None]:
         else:
             record = previous(name, level, pathname, lineno, msg, args, exc_info, func, sinfo)
         if active:
-            record._logging_ext_trace = stamp_now()
+            # current_trace's first check, inlined: calls cost here. On the public route
+            # _last keeps its initial entry, which matches no context.
+            last = _last
+            record._logging_ext_trace = last[1] if _get_context() is last[0] else stamp_now()
         return record
 
     factory._logging_ext_active = True  # type: ignore[attr-defined]
