@@ -548,9 +548,13 @@ class ECSRenderer:
                 tail: orjson.Fragment | None = last_tail[2]
             else:
                 tail = self._tail(pid, thread)
+            # Keys seen before and not reserved: no trace keys to move, nothing to rename.
+            known_keys = extras.keys() <= _safe_keys
             fields: orjson.Fragment | None = None
             if stamp is not None:
-                if extras and (_TRACE_ID in extras or _SPAN_ID in extras or _SAMPLED in extras):
+                if not known_keys and (
+                    _TRACE_ID in extras or _SPAN_ID in extras or _SAMPLED in extras
+                ):
                     move_foreign_trace_keys(extras, stamp, drop_equal=True)
                 last = _last_trace  # _trace_fields' first check, inlined
                 fields = last[3] if stamp is last[4] else _trace_fields(stamp)
@@ -577,11 +581,7 @@ class ECSRenderer:
                 out = self._spelled_out(
                     timestamp, level, message, record.name, stamp, event_id, pid, thread
                 )
-            if (
-                record.exc_info is None
-                and record.stack_info is None
-                and extras.keys() <= _safe_keys
-            ):
+            if known_keys and record.exc_info is None and record.stack_info is None:
                 # _finish's usual case, inlined: calls cost here.
                 out.update(extras)
                 try:
