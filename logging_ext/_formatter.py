@@ -112,6 +112,7 @@ def _direct(step: Processor) -> Processor:
     that skips the per-call lookup of ``__call__`` on the instance's type."""
     if isinstance(step, FunctionType):
         return step
+    # mypy takes Processor's __call__ for the alias's own and calls it not callable.
     call: Processor = step.__call__  # type: ignore[operator]
     return call
 
