@@ -242,7 +242,8 @@ def _trace_fields(stamp: TraceStamp) -> orjson.Fragment | None:
     """The three trace fields, serialised once per trace; ``None`` for values other than
     strings (those are written field by field, as any value)."""
     global _last_trace  # noqa: PLW0603 - a one-entry cache, replaced atomically
-    trace_id, span_id, sampled = stamp
+    # Indexed, not unpacked: a stamp attribute set by hand as a longer tuple still renders.
+    trace_id, span_id, sampled = stamp[0], stamp[1], stamp[2]
     if type(trace_id) is not str or type(span_id) is not str:
         return None
     last = _last_trace
