@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from types import FunctionType
 from typing import Any, Final
 
 import structlog
@@ -106,6 +107,16 @@ def _acts_on_extras_only(step: object) -> bool:
     return step in _CALL_TIME_STEPS or isinstance(step, RedactSecrets)
 
 
+def _direct(step: Processor) -> Processor:
+    """``step`` itself when a function, else its bound ``__call__`` (RedactSecrets): calling
+    that skips the per-call lookup of ``__call__`` on the instance's type."""
+    if isinstance(step, FunctionType):
+        return step
+    # mypy takes Processor's __call__ for the alias's own and calls it not callable.
+    call: Processor = step.__call__  # type: ignore[operator]
+    return call
+
+
 def ecs_processors(
     service_name: str | None = None,
     *,
@@ -176,12 +187,15 @@ class ECSFormatter(structlog.stdlib.ProcessorFormatter):
         self._extras_steps: tuple[Processor, ...] | None = None
         self._stamps = add_trace_context in steps
         if all(_acts_on_extras_only(step) for step in steps):
-            self._extras_steps = tuple(step for step in steps if step is not add_trace_context)
+            self._extras_steps = tuple(
+                _direct(step) for step in steps if step is not add_trace_context
+            )
+        self._render_record = renderer.render_record
 
     def format(self, record: logging.LogRecord) -> str:
         steps = self._extras_steps
         if steps is not None and type(record.msg) is not dict:
-            return self.renderer.render_record(record, steps, self._stamps)[0].decode("utf-8")
+            return self._render_record(record, steps, self._stamps)[0].decode("utf-8")
         return self.render(record)[0].decode("utf-8")
 
     def render(self, record: logging.LogRecord) -> Rendered:
@@ -197,7 +211,7 @@ class ECSFormatter(structlog.stdlib.ProcessorFormatter):
             else:
                 steps = self._extras_steps
                 if steps is not None:
-                    return self.renderer.render_record(record, steps, self._stamps)
+                    return self._render_record(record, steps, self._stamps)
                 method_name = record.levelname.lower()
                 event_dict = event_dict_from_record(record)
                 chain = self._foreign_chain

@@ -15,6 +15,7 @@ from typing import Any, Final
 import structlog.contextvars
 from structlog.typing import EventDict, WrappedLogger
 
+from logging_ext import _trace
 from logging_ext._fields import CONFLICT_PREFIX, SAMPLED, SPAN_ID, TRACE_ID
 from logging_ext._trace import TraceStamp, current_trace, record_trace
 
@@ -23,6 +24,7 @@ __all__ = ["DEFAULT_REDACT_KEYS", "RedactSecrets", "add_trace_context", "merge_c
 # structlog's registry of bound contextvars (mutated in place, never replaced). While it is
 # empty nothing was ever bound, and merging has nothing to add.
 _bound_contextvars: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+_get_context = _trace._get_context  # fixed when _trace is imported
 
 
 def merge_contextvars(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
@@ -42,7 +44,12 @@ def add_trace_context(logger: WrappedLogger, method_name: str, event_dict: Event
     under those keys themselves are kept under ``extra.<key>``, never mistaken for the trace.
     """
     record = event_dict.get("_record")
-    stamp = current_trace() if record is None else record_trace(record)
+    if record is None:
+        # current_trace's first check, inlined: calls cost here (see install_trace_record_factory).
+        last = _trace._last
+        stamp = last[1] if _get_context() is last[0] else current_trace()
+    else:
+        stamp = record_trace(record)
     if TRACE_ID in event_dict or SPAN_ID in event_dict or SAMPLED in event_dict:
         move_foreign_trace_keys(event_dict, stamp)
     if stamp is not None:
@@ -124,15 +131,20 @@ class RedactSecrets:
                 self._verdicts[key] = verdict
         return verdict
 
-    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    def __call__(  # noqa: PLR0912 - the usual record's check stays inline: calls cost here
+        self, logger: WrappedLogger, method_name: str, event_dict: EventDict
+    ) -> EventDict:
         if not self._needles:
             return event_dict
-        # The usual record: only keys known not to be secret, only scalar values. Checked
-        # without a Python-level loop.
-        if event_dict.keys() <= self._harmless_keys and _SCALARS.issuperset(
-            map(type, event_dict.values())
-        ):
-            return event_dict
+        # The usual record: only keys known not to be secret, only scalar values. The key
+        # check runs in C; the values are few, and a plain loop over them is cheaper than
+        # building the set that _SCALARS.issuperset(map(type, ...)) makes on Python 3.11.
+        if event_dict.keys() <= self._harmless_keys:
+            for value in event_dict.values():
+                if type(value) not in _SCALARS:
+                    break
+            else:
+                return event_dict
         kinds = self._kinds
         for key, value in event_dict.items():
             kind = kinds.get(key)

@@ -35,6 +35,8 @@ PLAIN_RECORD_LEN: Final = len(logging.makeLogRecord({}).__dict__)
 def record_extras(record: logging.LogRecord) -> dict[str, Any]:
     """The structured fields a stdlib record carries (``extra=``), in order.
 
+    ``ECSRenderer.render_record`` has a copy of this inlined; keep the two alike.
+
     An extra named ``event`` (structlog's message key) comes back as ``extra.event``, as
     every extra that conflicts with a contract field is written by the renderer.
     """

@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from itertools import islice
 from typing import Any, Final
 
 import orjson
@@ -25,8 +26,8 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from logging_ext import _fields as ecs
 from logging_ext._ids import uuid7, uuid7_at
 from logging_ext._process import per_process
-from logging_ext._processors import merge_contextvars, move_foreign_trace_keys
-from logging_ext._records import PLAIN_RECORD_LEN, record_extras
+from logging_ext._processors import _bound_contextvars, merge_contextvars, move_foreign_trace_keys
+from logging_ext._records import PLAIN_RECORD_LEN, RECORD_ATTRS
 from logging_ext._trace import STAMP_ATTR, TraceStamp, record_trace
 
 __all__ = ["ECSRenderer", "Rendered", "safe_repr", "safe_str"]
@@ -55,9 +56,11 @@ _TRACE_ID: Final = ecs.TRACE_ID
 _SPAN_ID: Final = ecs.SPAN_ID
 _SAMPLED: Final = ecs.SAMPLED
 _EVENT_ID: Final = ecs.EVENT_ID
+_SERVICE: Final = ecs.SERVICE
 _PID: Final = ecs.PID
 _THREAD: Final = ecs.THREAD
 _RENDER_ERROR: Final = ecs.RENDER_ERROR
+_CONFLICT_PREFIX: Final = ecs.CONFLICT_PREFIX
 
 _NO_KWARGS: Final[Mapping[str, Any]] = {}
 _MISSING: Final = object()
@@ -203,6 +206,59 @@ def dumps(document: Mapping[str, Any]) -> bytes:
         return orjson.dumps(_sanitize(document), default=_default)
 
 
+# Pre-serialised runs of fields. orjson writes a Fragment's bytes verbatim, so the JSON of
+# several consecutive fields, minus the first key, can stand as that key's value:
+# {"trace.id": <'"4bf9…","span.id":"00f0…","trace.sampled":true'>} serialises to exactly the
+# bytes of the three fields. The fields that stay the same from record to record (the trace
+# within a span; service, host, pid and thread) are then serialised once, not per record.
+_Fragment = orjson.Fragment
+
+
+def _run_of_fields(fields: Mapping[str, Any]) -> orjson.Fragment:
+    """``fields`` as the value of their first key (see above); never raises."""
+    first = next(iter(fields))
+    try:
+        text = orjson.dumps(fields)
+    except (TypeError, ValueError):  # e.g. lone surrogates: what _finish's fallback writes
+        text = orjson.dumps(_sanitize(fields), default=_default)
+    return _Fragment(text[len(orjson.dumps(first)) + 2 : -1])
+
+
+# (trace_id, span_id, sampled, their fields, the stamp): the last trace rendered. Stamps
+# come from _trace's caches, so the records of one span carry the very same tuple and
+# strings, and the renderer checks by identity before calling _trace_fields. One tuple,
+# replaced whole: threads can only miss it.
+_NOTHING: Final = object()  # matches no value: the caches' initial entries
+_last_trace: tuple[object, object, object, orjson.Fragment, TraceStamp] = (
+    _NOTHING,
+    _NOTHING,
+    _NOTHING,
+    _Fragment(b"null"),
+    ("", "", False),
+)
+
+
+def _trace_fields(stamp: TraceStamp) -> orjson.Fragment | None:
+    """The three trace fields, serialised once per trace; ``None`` for values other than
+    strings (those are written field by field, as any value)."""
+    global _last_trace  # noqa: PLW0603 - a one-entry cache, replaced atomically
+    # Indexed, not unpacked: a stamp attribute set by hand as a longer tuple still renders.
+    trace_id, span_id, sampled = stamp[0], stamp[1], stamp[2]
+    if type(trace_id) is not str or type(span_id) is not str:
+        return None
+    last = _last_trace
+    if trace_id == last[0] and span_id == last[1] and sampled is last[2]:
+        fragment = last[3]  # the same trace in another tuple (LoggingInstrumentor's, …)
+    else:
+        fragment = _run_of_fields({_TRACE_ID: trace_id, _SPAN_ID: span_id, _SAMPLED: sampled})
+    _last_trace = (trace_id, span_id, sampled, fragment, stamp)
+    return fragment
+
+
+_TAILS_MAX = 256
+_TAIL_TYPES: Final = frozenset({str, int, type(None)})
+
+
 class ECSRenderer:
     """Render an event dict as one ECS JSON record (CONTRACTS §3), the last processor.
 
@@ -242,6 +298,14 @@ class ECSRenderer:
         service[ecs.HOST] = self.host_name
         service[ecs.ECS_VERSION] = ecs.ECS_VERSION_VALUE
         self._static = service
+        # The static fields with process.pid and process.thread.name, which follow them:
+        # serialised once per (pid, thread name), see _run_of_fields.
+        self._last_tail: tuple[object, object, orjson.Fragment] = (
+            _NOTHING,
+            _NOTHING,
+            _Fragment(b"null"),
+        )
+        self._tails: dict[tuple[object, object], orjson.Fragment] = {}
         self._millisecond: tuple[int, str] = (-1, "")
         # os.getpid() is a system call: cached, and refreshed in forked children.
         per_process(_reset_pid)
@@ -251,6 +315,26 @@ class ECSRenderer:
     ) -> str | bytes:
         line = self.render(logger, method_name, event_dict)[0]
         return line if self.as_bytes else line.decode("utf-8")
+
+    def _tail(self, pid: object, thread: object) -> orjson.Fragment | None:
+        """The static fields, ``process.pid`` and ``process.thread.name`` as one run;
+        ``None`` for unusual values (written field by field)."""
+        last = self._last_tail
+        # pid: the same int object for structlog events, an equal one on every stdlib record.
+        if thread is last[1] and (pid is last[0] or (type(pid) is int and pid == last[0])):
+            return last[2]
+        if type(pid) not in _TAIL_TYPES or type(thread) not in _TAIL_TYPES:
+            return None
+        key = (pid, thread)
+        tails = self._tails
+        fragment = tails.get(key)
+        if fragment is None:
+            fragment = _run_of_fields({**self._static, _PID: pid, _THREAD: thread})
+            if len(tails) >= _TAILS_MAX:  # thread names can be made without end
+                tails.clear()
+            tails[key] = fragment
+        self._last_tail = (pid, thread, fragment)
+        return fragment
 
     def _timestamp(self, micros: int) -> str:
         return self._time_fields(micros)[0]
@@ -262,12 +346,15 @@ class ECSRenderer:
         """
         ms, us = divmod(micros, 1000)
         cached = self._millisecond
-        if cached[0] != ms:
-            second, fraction = divmod(ms, 1000)
-            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            cached = (ms, f"{text}.{fraction:03d}")
-            self._millisecond = cached
-        return cached[1] + _MICROS_Z[us], uuid7_at(ms) if self._uuid7 else self._event_id()
+        text = cached[1] if cached[0] == ms else self._new_millisecond(ms)
+        return text + _MICROS_Z[us], uuid7_at(ms) if self._uuid7 else self._event_id()
+
+    def _new_millisecond(self, ms: int) -> str:
+        """``@timestamp`` up to the millisecond ``ms``, remembered for the next record."""
+        second, fraction = divmod(ms, 1000)
+        text = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(second))}.{fraction:03d}"
+        self._millisecond = (ms, text)
+        return text
 
     def render(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Rendered:
         """The record as JSON bytes and its trace stamp; consumes ``event_dict``."""
@@ -286,7 +373,9 @@ class ECSRenderer:
             return (self._emergency(logger, method_name, event_dict, exc), None), _NO_KWARGS
 
     # One function on purpose: it runs once per record, and calls are what costs here.
-    def _render(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Rendered:
+    def _render(  # noqa: PLR0912, PLR0915 - one function on purpose, see above
+        self, logger: WrappedLogger, method_name: str, event_dict: EventDict
+    ) -> Rendered:
         pop = event_dict.pop
         record = pop("_record", None)
         message = pop("event", "")
@@ -316,33 +405,49 @@ class ECSRenderer:
             message = safe_str(message)
 
         timestamp, event_id = self._time_fields(micros)
+        last_tail = self._last_tail  # _tail's first check, inlined: calls cost here
+        if thread is last_tail[1] and pid is last_tail[0]:
+            tail: orjson.Fragment | None = last_tail[2]
+        else:
+            tail = self._tail(pid, thread)
         if trace_id is not None and span_id is not None:
-            stamp: TraceStamp | None = (trace_id, span_id, sampled is True)
-            out: dict[str, Any] = {
-                _TIMESTAMP: timestamp,
-                _LEVEL: level,
-                _MESSAGE: message,
-                _LOGGER: logger_name,
-                _TRACE_ID: trace_id,
-                _SPAN_ID: span_id,
-                _SAMPLED: sampled is True,
-                _EVENT_ID: event_id,
-                **self._static,
-                _PID: pid,
-                _THREAD: thread,
-            }
+            flag = sampled is True
+            last = _last_trace  # _trace_fields' first check, inlined
+            if trace_id is last[0] and span_id is last[1] and flag is last[2]:
+                stamp: TraceStamp | None = last[4]
+                fields: orjson.Fragment | None = last[3]
+            else:
+                stamp = (trace_id, span_id, flag)
+                fields = _trace_fields(stamp)
+            if fields is not None and tail is not None:
+                out: dict[str, Any] = {
+                    _TIMESTAMP: timestamp,
+                    _LEVEL: level,
+                    _MESSAGE: message,
+                    _LOGGER: logger_name,
+                    _TRACE_ID: fields,  # with span.id and trace.sampled
+                    _EVENT_ID: event_id,
+                    _SERVICE: tail,  # through process.thread.name
+                }
+            else:
+                out = self._spelled_out(
+                    timestamp, level, message, logger_name, stamp, event_id, pid, thread
+                )
         else:
             stamp = None
-            out = {
-                _TIMESTAMP: timestamp,
-                _LEVEL: level,
-                _MESSAGE: message,
-                _LOGGER: logger_name,
-                _EVENT_ID: event_id,
-                **self._static,
-                _PID: pid,
-                _THREAD: thread,
-            }
+            if tail is not None:
+                out = {
+                    _TIMESTAMP: timestamp,
+                    _LEVEL: level,
+                    _MESSAGE: message,
+                    _LOGGER: logger_name,
+                    _EVENT_ID: event_id,
+                    _SERVICE: tail,  # through process.thread.name
+                }
+            else:
+                out = self._spelled_out(
+                    timestamp, level, message, logger_name, None, event_id, pid, thread
+                )
             if trace_id is not None or span_id is not None or sampled is not None:
                 # Half a trace context is not one: keep what was given, aside.
                 for key, value in ((_TRACE_ID, trace_id), (_SPAN_ID, span_id), (_SAMPLED, sampled)):
@@ -350,7 +455,44 @@ class ECSRenderer:
                         event_dict[ecs.CONFLICT_PREFIX + key] = value
         return _finish(out, event_dict, exc_info, stack_info), stamp
 
-    def render_record(
+    def _spelled_out(  # noqa: PLR0917 - the fields of a record, in order
+        self,
+        timestamp: str,
+        level: str,
+        message: str,
+        logger_name: object,
+        stamp: TraceStamp | None,
+        event_id: str,
+        pid: object,
+        thread: object,
+    ) -> dict[str, Any]:
+        """The contract fields one by one, for values the cached runs do not cover."""
+        if stamp is None:
+            return {
+                _TIMESTAMP: timestamp,
+                _LEVEL: level,
+                _MESSAGE: message,
+                _LOGGER: logger_name,
+                _EVENT_ID: event_id,
+                **self._static,
+                _PID: pid,
+                _THREAD: thread,
+            }
+        return {
+            _TIMESTAMP: timestamp,
+            _LEVEL: level,
+            _MESSAGE: message,
+            _LOGGER: logger_name,
+            _TRACE_ID: stamp[0],
+            _SPAN_ID: stamp[1],
+            _SAMPLED: stamp[2],
+            _EVENT_ID: event_id,
+            **self._static,
+            _PID: pid,
+            _THREAD: thread,
+        }
+
+    def render_record(  # noqa: PLR0912, PLR0915 - runs once per record: inlined, not split
         self,
         record: logging.LogRecord,
         steps: Sequence[Processor] = (),
@@ -365,11 +507,19 @@ class ECSRenderer:
         """
         try:
             attrs = record.__dict__
-            extras: EventDict = {} if len(attrs) <= PLAIN_RECORD_LEN else record_extras(record)
+            extras: EventDict = {}
+            if len(attrs) > PLAIN_RECORD_LEN:  # record_extras, inlined: calls cost here
+                for key in islice(attrs, PLAIN_RECORD_LEN, None):
+                    if key not in RECORD_ATTRS:
+                        extras[_CONFLICT_PREFIX + key if key == "event" else key] = attrs[key]
             level = record.levelname.lower()
             for step in steps:
-                if extras or step in _MERGE_STEPS:  # the rest only mask what is there
-                    extras = step(None, level, extras)  # type: ignore[assignment]
+                if step is merge_contextvars:
+                    if _bound_contextvars is not None and not _bound_contextvars:
+                        continue  # its own first check, inlined: nothing was ever bound
+                elif not extras and step not in _MERGE_STEPS:
+                    continue  # the rest only mask what is there
+                extras = step(None, level, extras)  # type: ignore[assignment]
             stamp: TraceStamp | None = None
             if stamped:
                 stamp = attrs.get(STAMP_ATTR, _MISSING)
@@ -386,34 +536,59 @@ class ECSRenderer:
                 )
             if type(message) is not str:
                 message = safe_str(message)
-            timestamp, event_id = self._time_fields(micros)
+            # _time_fields, inlined: calls cost here.
+            ms, us = divmod(micros, 1000)
+            cached = self._millisecond
+            text = cached[1] if cached[0] == ms else self._new_millisecond(ms)
+            timestamp = text + _MICROS_Z[us]
+            event_id = uuid7_at(ms) if self._uuid7 else self._event_id()
+            pid = record.process
+            thread = record.threadName
+            last_tail = self._last_tail  # _tail's first check, inlined: calls cost here
+            if thread is last_tail[1] and type(pid) is int and pid == last_tail[0]:
+                tail: orjson.Fragment | None = last_tail[2]
+            else:
+                tail = self._tail(pid, thread)
+            # Keys seen before and not reserved: no trace keys to move, nothing to rename.
+            known_keys = extras.keys() <= _safe_keys
+            fields: orjson.Fragment | None = None
             if stamp is not None:
-                if _TRACE_ID in extras or _SPAN_ID in extras or _SAMPLED in extras:
+                if not known_keys and (
+                    _TRACE_ID in extras or _SPAN_ID in extras or _SAMPLED in extras
+                ):
                     move_foreign_trace_keys(extras, stamp, drop_equal=True)
+                last = _last_trace  # _trace_fields' first check, inlined
+                fields = last[3] if stamp is last[4] else _trace_fields(stamp)
+            if fields is not None and tail is not None:
                 out: dict[str, Any] = {
                     _TIMESTAMP: timestamp,
                     _LEVEL: level,
                     _MESSAGE: message,
                     _LOGGER: record.name,
-                    _TRACE_ID: stamp[0],
-                    _SPAN_ID: stamp[1],
-                    _SAMPLED: stamp[2],
+                    _TRACE_ID: fields,  # with span.id and trace.sampled
                     _EVENT_ID: event_id,
-                    **self._static,
-                    _PID: record.process,
-                    _THREAD: record.threadName,
+                    _SERVICE: tail,  # through process.thread.name
                 }
-            else:
+            elif stamp is None and tail is not None:
                 out = {
                     _TIMESTAMP: timestamp,
                     _LEVEL: level,
                     _MESSAGE: message,
                     _LOGGER: record.name,
                     _EVENT_ID: event_id,
-                    **self._static,
-                    _PID: record.process,
-                    _THREAD: record.threadName,
+                    _SERVICE: tail,  # through process.thread.name
                 }
+            else:
+                out = self._spelled_out(
+                    timestamp, level, message, record.name, stamp, event_id, pid, thread
+                )
+            if known_keys and record.exc_info is None and record.stack_info is None:
+                # _finish's usual case, inlined: calls cost here.
+                out.update(extras)
+                try:
+                    return _orjson_dumps(out), stamp
+                except TypeError:
+                    extras = {}  # in `out` already: _finish retries with its fallbacks
             return _finish(out, extras, record.exc_info, record.stack_info), stamp
         except Exception as exc:  # noqa: BLE001 - logging never raises into the application
             event_dict: EventDict = {"event": safe_str(record.msg), "_record": record}

@@ -7,7 +7,10 @@ microsecond per record. Two things make it cheap here:
   default runtime context is in use (checked once; any other runtime context goes through
   the public API), and
 * the formatted ``(trace_id, span_id, sampled)`` triple is cached per span object, so a span
-  that logs many records formats its IDs once.
+  that logs many records formats its IDs once, and
+* the last context looked up is remembered with its triple: while a span stays current,
+  the context variable holds the very same (immutable) ``Context`` object, so one identity
+  check answers the lookup without touching the span at all.
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ OTEL_RECORD_ATTRS: Final = ("otelTraceID", "otelSpanID", "otelTraceSampled", "ot
 _CACHE_MAX = 256
 # id(span) -> (span, stamp). Holding the span keeps its id from being reused while cached.
 _cache: dict[int, tuple[object, TraceStamp | None]] = {}
+# (Context, its stamp) of the last lookup on the fast route. OpenTelemetry Contexts are
+# immutable, so the same object always means the same span; holding it keeps its id from
+# being reused. One tuple, replaced whole, so threads and asyncio tasks (each with their
+# own current Context) can only miss it, never read another's stamp.
+_last: tuple[object, TraceStamp | None] = (object(), None)
 
 
 def _span_getter() -> tuple[Callable[[], Any], object]:
@@ -83,12 +91,26 @@ def current_trace() -> TraceStamp | None:
 
     Unsampled spans have a stamp too (``sampled`` False): their IDs are still valid.
     """
+    global _last  # noqa: PLW0603 - a one-entry cache, replaced atomically
     if _public_route:
         span: object = trace.get_current_span()
     else:
-        span = _get_context().get(_span_key)
+        context = _get_context()
+        last = _last
+        if last[0] is context:
+            return last[1]
+        span = context.get(_span_key)
         if span is None:
+            _last = (context, None)
             return None
+        stamp = _span_stamp(span)
+        _last = (context, stamp)
+        return stamp
+    return _span_stamp(span)
+
+
+def _span_stamp(span: object) -> TraceStamp | None:
+    """The stamp of ``span``, formatted once per span (see the module doc)."""
     entry = _cache.get(id(span))
     if entry is not None and entry[0] is span:
         return entry[1]
@@ -139,7 +161,8 @@ def install_trace_record_factory() -> Callable[[], None]:
     if getattr(current, "_logging_ext_active", False):
         return _noop
     previous = current
-    state = {"active": True}
+    active = True  # a closure cell: the cheapest flag to read once per record
+    stamp_now = current_trace
 
     # LogRecord's own parameters, spelled out: forwarding *args/**kwargs costs more per
     # record than everything else this factory does.
@@ -161,17 +184,21 @@ def install_trace_record_factory() -> Callable[[], None]:
             )
         else:
             record = previous(name, level, pathname, lineno, msg, args, exc_info, func, sinfo)
-        if state["active"]:
-            record._logging_ext_trace = current_trace()
+        if active:
+            # current_trace's first check, inlined: calls cost here. On the public route
+            # _last keeps its initial entry, which matches no context.
+            last = _last
+            record._logging_ext_trace = last[1] if _get_context() is last[0] else stamp_now()
         return record
 
     factory._logging_ext_active = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
 
     def uninstall() -> None:
-        if not state["active"]:
+        nonlocal active
+        if not active:
             return
-        state["active"] = False
+        active = False
         factory._logging_ext_active = False  # type: ignore[attr-defined]
         if logging.getLogRecordFactory() is factory:
             logging.setLogRecordFactory(previous)

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 import structlog
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, Tracer
 
@@ -42,6 +43,63 @@ def test_fast_lookup_agrees_with_the_public_api(tracer: Tracer) -> None:
             ctx = trace.get_current_span().get_span_context()
             expected = (format(ctx.trace_id, "032x"), format(ctx.span_id, "016x"), True)
             assert current_trace() == expected
+
+
+def test_context_cache_follows_the_current_span(tracer: Tracer) -> None:
+    # The last (Context, stamp) is remembered: re-entering an earlier context, and leaving
+    # every span, must give that context's own stamp, never the remembered one.
+    assert current_trace() is None
+    with tracer.start_as_current_span("a") as a:
+        a_context = otel_context.get_current()
+        assert current_trace() == (*ids(a), True)
+        with tracer.start_as_current_span("b") as b:
+            assert current_trace() == (*ids(b), True)
+            token = otel_context.attach(a_context)
+            try:
+                assert current_trace() == (*ids(a), True)
+            finally:
+                otel_context.detach(token)
+            assert current_trace() == (*ids(b), True)
+        assert current_trace() == (*ids(a), True)
+    assert current_trace() is None
+    assert current_trace() is None
+
+
+def test_context_cache_keeps_unsampled_spans_unsampled(
+    tracer: Tracer, unsampled_tracer: Tracer
+) -> None:
+    with unsampled_tracer.start_as_current_span("quiet") as quiet:
+        assert current_trace() == (*ids(quiet), False)
+        assert current_trace() == (*ids(quiet), False)  # from the cache
+        with tracer.start_as_current_span("loud") as loud:
+            assert current_trace() == (*ids(loud), True)
+        assert current_trace() == (*ids(quiet), False)
+
+
+def test_context_cache_across_threads(tracer: Tracer) -> None:
+    # Two threads inside their own spans look up in lockstep, so each lookup follows one by
+    # the other thread: the remembered context is always the other thread's.
+    rounds = 200
+    barrier = threading.Barrier(2)
+    seen: dict[str, list[object]] = {"a": [], "b": []}
+    expected: dict[str, tuple[str, str, bool]] = {}
+
+    def work(name: str) -> None:
+        with tracer.start_as_current_span(name) as span:
+            expected[name] = (*ids(span), True)
+            for _ in range(rounds):
+                barrier.wait()
+                seen[name].append(current_trace())
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in seen]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert expected["a"] != expected["b"]
+    for name, stamps in seen.items():
+        assert stamps == [expected[name]] * rounds
+    assert current_trace() is None  # the main thread is in no span
 
 
 def test_invalid_span_context_is_no_trace() -> None:
