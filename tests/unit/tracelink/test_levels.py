@@ -61,3 +61,12 @@ def test_numbers_outside_the_tables() -> None:
 )
 def test_severity_number_ranges(number: int, name: str | None) -> None:
     assert severity_number_level(number) == name
+
+
+def test_kibanas_error_search_names_every_error_level() -> None:
+    """pino's ``fatal``, syslog's ``err`` and ``crit`` count as errors in Kibana too."""
+    from kibana.objects import render_saved_objects, to_ndjson
+
+    text = to_ndjson(render_saved_objects())
+    for name in ERROR_LEVELS:
+        assert f" or {name}" in text or f"({name} or" in text
