@@ -33,9 +33,10 @@ v2.20.0's go.mod pins):
   (13-21), ``service/pipelines/config.go`` (25-54),
   ``service/telemetry/otelconftelemetry/config.go`` (14-26) and ``.../migration/v0.3.0.go``
   ``LogsConfigV030`` (from line 167), ``ResourceConfigV030`` (262-266: inline attributes).
-- open-telemetry/opentelemetry-collector-contrib:
-  ``extension/healthcheckv2extension/config.go`` ``Config`` (``use_v2`` in the squashed
-  legacy config, ``http``/``grpc``/``component_health``).
+- open-telemetry/opentelemetry-collector-contrib (v0.155.0):
+  ``extension/healthcheckv2extension/config.go`` ``Config`` (the squashed ``LegacyConfig``,
+  ``grpc``, ``http``, ``component_health``) and ``.../internal/http/config.go``
+  (``Config``, ``PathConfig``, ``LegacyConfig`` with ``use_v2``).
 
 Parts the file does not use are modelled as ``ANY`` (TLS, queue and retry settings), which
 the checker accepts without looking inside.
@@ -138,15 +139,17 @@ _SERVICE: Final[dict[str, Node]] = {
         "resource": ANY,
     },
 }
+_PATH_CONFIG: Final[dict[str, Node]] = {"enabled": LEAF, "path": LEAF}
 _HEALTHCHECK_V2: Final[dict[str, Node]] = {
-    # The squashed legacy config (use_v2 switches it off), then the v2 protocols.
-    "use_v2": LEAF,
-    "endpoint": LEAF,
+    # The squashed legacy config (an HTTP server of its own; use_v2 switches it off) ...
+    **_HTTP_SERVER,
     "path": LEAF,
+    "response_body": {"healthy": LEAF, "unhealthy": LEAF},
     "check_collector_pipeline": ANY,
-    "response_body": ANY,
-    "http": {**_HTTP_SERVER, "status": ANY, "config": ANY},
-    "grpc": _GRPC_SERVER,
+    "use_v2": LEAF,
+    # ... then the v2 protocols.
+    "http": {**_HTTP_SERVER, "status": _PATH_CONFIG, "config": _PATH_CONFIG},
+    "grpc": ANY,
     "component_health": ANY,
 }
 
