@@ -262,6 +262,11 @@ def test_server_span_matches_own_fixture() -> None:
 
 
 def test_root_span_without_events_or_links_has_null_lists() -> None:
+    """At Jaeger v2.20.0: ``parentSpanID`` is ``omitempty`` (``tracestore/core/dbmodel/
+    model.go`` line 48); no links and no parent give ``references`` nil and no events give
+    ``logs`` nil (``tracestore/to_dbmodel.go`` 234-236, 271-273), written as ``null``; the
+    writer's split leaves ``tags`` as ``make([]KeyValue, 0)`` = ``[]`` (``core/writer.go``
+    182-184) and ``tag`` is ``omitempty`` (model.go 60)."""
     span = ReadableSpan(
         name="idle",
         context=SpanContext(1, 1, is_remote=False),
