@@ -371,14 +371,14 @@ class ProcessGroup:
 
     def start_all(self, timeout: float) -> None:
         """Launch every child that is not running, then wait until each is ready; on any
-        failure stop the whole group and raise."""
+        failure stop the whole group (all at once: they were started as peers) and raise."""
         try:
             for child in self._children:
                 child.launch()
             for child in self._children:
                 child.wait_ready(timeout)
         except BaseException:
-            self.stop()
+            self.stop(parallel=True)
             raise
 
     def failed(self) -> str | None:
