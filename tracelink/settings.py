@@ -17,6 +17,8 @@ from typing import Annotated, Any, TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tracelink.errors import ConfigError
+
 __all__ = [
     "ENV_PREFIX",
     "ConfigError",
@@ -37,15 +39,6 @@ _INDEX_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_.+-]*\Z")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9_.-]+:\d{1,5}\Z|^\[[0-9A-Fa-f:]+\]:\d{1,5}\Z")
 
 S = TypeVar("S", bound="TracelinkSettings")
-
-
-class ConfigError(Exception):
-    """Invalid configuration; ``str(err)`` is one line that names the variable."""
-
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable}: {problem}")
-        self.variable = variable
-        self.problem = problem
 
 
 def env_name(field: str) -> str:
