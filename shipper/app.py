@@ -41,6 +41,7 @@ from shipper.sink import BulkSink
 from shipper.source import KafkaSource, TopicPartition
 from shipper.transform import DeadLetter, IndexAction, Limits, Transformer, format_timestamp
 from tracelink.elasticsearch import install_templates, make_client
+from tracelink.kafka_security import check_connection
 from tracelink.settings import ConfigError, env_name
 
 __all__ = ["Shipper", "ShipperFailedError"]
@@ -290,8 +291,11 @@ class Shipper:
             log.warning("retention: %s", note)
 
     async def _start_producer(self) -> None:
+        s = self.settings
+        # Refusals (certificate, credentials) raise ConfigError: they end start() with exit 2.
+        await check_connection(s.kafka_security, s.kafka_bootstrap, client_id="tracelink-shipper")
         producer = AIOKafkaProducer(
-            bootstrap_servers=",".join(self.settings.kafka_bootstrap),
+            **s.kafka_client_kwargs(),
             acks="all",
             max_request_size=_DLQ_MAX_REQUEST_BYTES,
             linger_ms=5,

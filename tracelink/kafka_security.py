@@ -58,8 +58,8 @@ MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 PROTOCOL_VAR: Final = "TRACELINK_KAFKA_SECURITY_PROTOCOL"
 MECHANISM_VAR: Final = "TRACELINK_KAFKA_SASL_MECHANISM"
 USERNAME_VAR: Final = "TRACELINK_KAFKA_USERNAME"
-PASSWORD_VAR: Final = "TRACELINK_KAFKA_PASSWORD"
-PASSWORD_FILE_VAR: Final = "TRACELINK_KAFKA_PASSWORD_FILE"
+PASSWORD_VAR: Final = "TRACELINK_KAFKA_PASSWORD"  # noqa: S105 - a variable name
+PASSWORD_FILE_VAR: Final = "TRACELINK_KAFKA_PASSWORD_FILE"  # noqa: S105 - a variable name
 CA_CERTS_VAR: Final = "TRACELINK_KAFKA_CA_CERTS"
 CLIENT_CERT_VAR: Final = "TRACELINK_KAFKA_CLIENT_CERT"
 CLIENT_KEY_VAR: Final = "TRACELINK_KAFKA_CLIENT_KEY"
@@ -176,8 +176,7 @@ class KafkaSecurity:
                 if path is not None:
                     raise ConfigError(
                         variable,
-                        f"is only used with SSL or SASL_SSL, but {PROTOCOL_VAR} is "
-                        f"{self.protocol}",
+                        f"is only used with SSL or SASL_SSL, but {PROTOCOL_VAR} is {self.protocol}",
                     )
 
     def _check_sasl(self) -> None:
@@ -314,7 +313,13 @@ def classify_failure(
     or ``None`` when it only means "not reachable now" (worth waiting for)."""
     import ssl
 
-    from aiokafka import errors
+    if isinstance(exc, ssl.SSLError):
+        return _tls_refusal(exc, security, server)
+    return _sasl_refusal(exc, security, server)
+
+
+def _tls_refusal(exc: ssl.SSLError, security: KafkaSecurity, server: str) -> ConfigError:
+    import ssl
 
     if isinstance(exc, ssl.SSLCertVerificationError):
         if exc.verify_code in _NAME_MISMATCH_CODES:
@@ -329,25 +334,28 @@ def classify_failure(
             f"the certificate of Kafka broker {server} is not trusted ({exc.verify_message}); "
             f"set {CA_CERTS_VAR} to the CA bundle that signed it",
         )
-    if isinstance(exc, ssl.SSLError):
-        reason = exc.reason or ""
-        if reason in _NOT_TLS_REASONS:
-            return ConfigError(
-                PROTOCOL_VAR,
-                f"Kafka broker {server} does not speak TLS ({reason}); "
-                f"is {security.protocol} the right protocol for this listener?",
-            )
-        if reason in _CLIENT_CERT_REASONS:
-            variable = CLIENT_CERT_VAR
-            problem = (
-                "refused our client certificate"
-                if security.client_cert is not None
-                else "requires a client certificate"
-            )
-            return ConfigError(variable, f"Kafka broker {server} {problem} ({reason})")
+    reason = exc.reason or ""
+    if reason in _NOT_TLS_REASONS:
         return ConfigError(
-            PROTOCOL_VAR, f"TLS handshake with Kafka broker {server} failed ({reason or exc})"
+            PROTOCOL_VAR,
+            f"Kafka broker {server} does not speak TLS ({reason}); "
+            f"is {security.protocol} the right protocol for this listener?",
         )
+    if reason in _CLIENT_CERT_REASONS:
+        problem = (
+            "refused our client certificate"
+            if security.client_cert is not None
+            else "requires a client certificate"
+        )
+        return ConfigError(CLIENT_CERT_VAR, f"Kafka broker {server} {problem} ({reason})")
+    return ConfigError(
+        PROTOCOL_VAR, f"TLS handshake with Kafka broker {server} failed ({reason or exc})"
+    )
+
+
+def _sasl_refusal(exc: BaseException, security: KafkaSecurity, server: str) -> ConfigError | None:
+    from aiokafka import errors
+
     if isinstance(exc, errors.UnsupportedSaslMechanismError):
         return ConfigError(
             MECHANISM_VAR,
@@ -358,19 +366,13 @@ def classify_failure(
         return ConfigError(
             PROTOCOL_VAR, f"Kafka broker {server} does not expect SASL on this listener"
         )
-    credentials = f"{USERNAME_VAR} / {security.password_source}"
-    if isinstance(exc, errors.SaslAuthenticationFailed | errors.AuthenticationFailedError):
+    # aiokafka's SCRAM client raises KeyError or ValueError when the broker answers the final
+    # step with an error ("e=unknown-user", "e=invalid-proof") or a wrong signature instead
+    # of its own (aiokafka/conn.py, ScramAuthenticator): a refusal as well.
+    refused = isinstance(exc, errors.SaslAuthenticationFailed | errors.AuthenticationFailedError)
+    if refused or (security.uses_sasl and isinstance(exc, KeyError | ValueError)):
         return ConfigError(
-            credentials,
-            f"Kafka broker {server} rejected the credentials of user {security.username!r} "
-            f"({security.sasl_mechanism})",
-        )
-    if security.uses_sasl and isinstance(exc, KeyError | ValueError):
-        # aiokafka's SCRAM client fails this way when the broker answers the final step with
-        # an error ("e=unknown-user", "e=invalid-proof") instead of its signature, or with a
-        # wrong signature (aiokafka/conn.py, ScramAuthenticator): a refusal either way.
-        return ConfigError(
-            credentials,
+            f"{USERNAME_VAR} / {security.password_source}",
             f"Kafka broker {server} rejected the credentials of user {security.username!r} "
             f"({security.sasl_mechanism})",
         )
@@ -381,19 +383,23 @@ async def check_connection(
     security: KafkaSecurity,
     bootstrap_servers: str | Sequence[str],
     *,
-    timeout: float = 10.0,
+    connect_timeout_s: float = 10.0,
     client_id: str = "tracelink",
 ) -> None:
     """Connect to the bootstrap servers as the clients will (TLS, then SASL) and hang up.
 
-    Returns once one server accepted us. Raises :class:`~tracelink.errors.ConfigError`
-    naming the setting to fix when a server refused us — that will not change by retrying —
-    and ``aiokafka.errors.KafkaConnectionError`` (retriable) when none could be reached.
+    Returns once one server accepted us, and at once for ``PLAINTEXT`` (nothing there to
+    refuse; the clients' own start-up waits for the broker). Raises
+    :class:`~tracelink.errors.ConfigError` naming the setting to fix when a server refused
+    us (that will not change by retrying) and ``aiokafka.errors.KafkaConnectionError``
+    (retriable) when none could be reached.
 
     aiokafka's own clients log such refusals and report only "Unable to bootstrap", the same
     as for a broker that is down (aiokafka/client.py, ``AIOKafkaClient.bootstrap``); this
     check uses aiokafka's connection (the same handshake code) to see the real cause.
     """
+    if security.protocol == "PLAINTEXT":
+        return
     from aiokafka.conn import create_conn
     from aiokafka.errors import KafkaConnectionError
 
@@ -412,10 +418,10 @@ async def check_connection(
                     host.strip("[]"),
                     int(port),
                     client_id=client_id,
-                    request_timeout_ms=int(timeout * 1000),
+                    request_timeout_ms=int(connect_timeout_s * 1000),
                     **kwargs,
                 ),
-                timeout,
+                connect_timeout_s,
             )
         except Exception as exc:  # noqa: BLE001 - classified below, the rest is "unreachable"
             refused = classify_failure(_cause(exc), security, server)
