@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.standins import ManagedProcess
+from tracelink.kafka_security import KafkaSecurity
 
-__all__ = ["STUNNEL", "Stunnel", "TestCertificates", "make_certificates"]
+__all__ = ["STUNNEL", "Stunnel", "TestCertificates", "TlsKafka", "make_certificates"]
 
 STUNNEL = shutil.which("stunnel4") or shutil.which("stunnel")
 MISSING_STUNNEL = "stunnel not installed: `make test` installs Debian's stunnel4"
@@ -170,3 +171,52 @@ class Stunnel(ManagedProcess):
                 return True
         except OSError:
             return False
+
+
+@dataclass(frozen=True)
+class TlsKafka:
+    """The Kafka stand-in behind stunnel: TLS with a required client certificate (mTLS)."""
+
+    bootstrap: str  # stunnel: what clients connect to
+    certificates: TestCertificates
+
+    def security(self, **changes: object) -> KafkaSecurity:
+        """The settings of a client that the broker accepts, with ``changes`` applied."""
+        certs = self.certificates
+        values: dict[str, object] = {
+            "protocol": "SSL",
+            "ca_certs": certs.ca,
+            "client_cert": certs.client_cert,
+            "client_key": certs.client_key,
+            **changes,
+        }
+        return KafkaSecurity(**values)  # type: ignore[arg-type]
+
+    def env(self, **changes: str) -> dict[str, str]:
+        """The ``TRACELINK_KAFKA_*`` variables of an accepted client, with ``changes``."""
+        certs = self.certificates
+        return {
+            "TRACELINK_KAFKA_BOOTSTRAP": self.bootstrap,
+            "TRACELINK_KAFKA_SECURITY_PROTOCOL": "SSL",
+            "TRACELINK_KAFKA_CA_CERTS": str(certs.ca),
+            "TRACELINK_KAFKA_CLIENT_CERT": str(certs.client_cert),
+            "TRACELINK_KAFKA_CLIENT_KEY": str(certs.client_key),
+            **changes,
+        }
+
+    def create_topic(self, name: str, partitions: int = 4) -> None:
+        import asyncio
+
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+        async def create() -> None:
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self.bootstrap, **self.security().client_kwargs()
+            )
+            await admin.start()
+            try:
+                await admin.create_topics([NewTopic(name, partitions, 1)])
+            finally:
+                await admin.close()
+
+        asyncio.run(create())
