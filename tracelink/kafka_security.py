@@ -33,6 +33,7 @@ Dependencies: the standard library and aiokafka only, because services import th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -413,6 +414,10 @@ async def check_connection(
     for server in servers:
         host, _, port = server.rpartition(":")
         try:
+            if security.uses_tls:
+                await _tls_handshake(
+                    host.strip("[]"), int(port), kwargs["ssl_context"], connect_timeout_s
+                )
             conn = await asyncio.wait_for(
                 create_conn(
                     host.strip("[]"),
@@ -429,7 +434,9 @@ async def check_connection(
                 raise refused from None
             last = exc
             continue
-        conn.close()
+        # Wait for the socket to close (a TLS close takes a round trip): nothing left behind.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(conn.close()), connect_timeout_s)
         return
     detail = f": {last.__class__.__name__}: {last}" if last is not None else ""
     if last is not None and not isinstance(last, ConnectionRefusedError):
@@ -437,6 +444,34 @@ async def check_connection(
         # that speaks another protocol than ours.
         detail += f" (if the broker is up, check that {PROTOCOL_VAR}={security.protocol} fits)"
     raise KafkaConnectionError(f"no Kafka bootstrap server reachable ({','.join(servers)}){detail}")
+
+
+# How long to listen after a TLS handshake for the broker's verdict on our certificate.
+_VERDICT_WAIT_S: Final = 0.3
+
+
+async def _tls_handshake(
+    host: str, port: int, context: ssl.SSLContext, connect_timeout_s: float
+) -> None:
+    """A TLS handshake, then a moment of listening before sending anything.
+
+    With TLS 1.3 the server checks our certificate only after the handshake has completed on
+    our side; its refusal is an alert that follows. Had we sent a request meanwhile, the
+    server would close with it unread, and the kernel's reset may discard the alert before
+    we read it: the refusal would look like a dropped connection. A healthy broker sends
+    nothing unasked, so the wait ends in a timeout, which is the good outcome.
+    """
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(host, port, ssl=context, server_hostname=host),
+        connect_timeout_s,
+    )
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(reader.read(1), _VERDICT_WAIT_S)
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
 
 
 def _cause(exc: BaseException) -> BaseException:
