@@ -200,9 +200,10 @@ class Shipper:
         self._commit_task = asyncio.create_task(self._commit_loop(), name="shipper-commit")
         self._ready = True
         log.info(
-            "shipping topic %s (group %s) into %s-* (dead letters: topic %s, index %s-*)",
+            "shipping topic %s (group %s, Kafka %s) into %s-* (dead letters: topic %s, index %s-*)",
             s.log_topic,
             s.consumer_group,
+            s.kafka_security.describe(),
             s.log_index_prefix,
             s.dlq_topic,
             s.dlq_index_prefix,
