@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The tracelink image: `tracelink ship`, `tracelink serve`, `tracelink setup` and the demo
-# services. Small (slim base, no compilers, no stand-in servers), non-root, and the
+# services (tracelink with the `server` extra and the demo's instrumentation). Small (slim base, no compilers, no stand-in servers), non-root, and the
 # dependency layer is cached until pyproject.toml changes.
 
 FROM python:3.12.11-slim-bookworm AS build
