@@ -87,3 +87,25 @@ def test_dev_runs_its_shipper_over_mutual_tls(tls_kafka: TlsKafka, tmp_path: Pat
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0
+
+
+def test_demo_runs_every_kafka_client_over_mutual_tls(tls_kafka: TlsKafka, tmp_path: Path) -> None:
+    """The shipper, and in the demo services logging_ext, the order-events producer and the
+    notification consumer: all from the same TRACELINK_KAFKA_* variables."""
+    result = subprocess.run(
+        [tracelink_executable(), "demo", "--once", "--orders", "20", "--data-dir", str(tmp_path)],
+        env=_env(**tls_kafka.env()),
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    assert "4 of those never saved" in out
+    # The lost order's trace has logs from every service: they crossed Kafka over TLS.
+    assert "order event received" in out  # the notification consumer read the order event
+    assert "could not save order" in out
+    notification = (tmp_path / "logs" / "notification.log").read_text()
+    assert "refuses" not in notification
+    assert "Kafka unreachable" not in notification
