@@ -138,7 +138,9 @@ class Shipper:
         """Connect, install the index templates, join the group and start consuming.
 
         Dependencies that are down are retried (with backoff, logged) until they answer or a
-        stop is requested; then :meth:`wait` returns at once.
+        stop is requested; then :meth:`wait` returns at once. A Kafka that answers but refuses
+        us (certificate, credentials, mechanism) raises :class:`ConfigError` naming the
+        setting to fix: retrying would not change it.
         """
         if self._started:
             return
