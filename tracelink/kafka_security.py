@@ -430,6 +430,10 @@ async def check_connection(
             )
         except Exception as exc:  # noqa: BLE001 - classified below, the rest is "unreachable"
             refused = classify_failure(_cause(exc), security, server)
+            if refused is None and security.uses_tls:
+                refused = await _late_tls_verdict(
+                    security, server, kwargs["ssl_context"], connect_timeout_s
+                )
             if refused is not None:
                 raise refused from None
             last = exc
@@ -451,7 +455,11 @@ _VERDICT_WAIT_S: Final = 0.3
 
 
 async def _tls_handshake(
-    host: str, port: int, context: ssl.SSLContext, connect_timeout_s: float
+    host: str,
+    port: int,
+    context: ssl.SSLContext,
+    connect_timeout_s: float,
+    verdict_wait_s: float | None = None,
 ) -> None:
     """A TLS handshake, then a moment of listening before sending anything.
 
@@ -467,11 +475,31 @@ async def _tls_handshake(
     )
     try:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(reader.read(1), _VERDICT_WAIT_S)
+            wait = _VERDICT_WAIT_S if verdict_wait_s is None else verdict_wait_s
+            await asyncio.wait_for(reader.read(1), wait)
     finally:
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
+
+
+async def _late_tls_verdict(
+    security: KafkaSecurity, server: str, context: ssl.SSLContext, connect_timeout_s: float
+) -> ConfigError | None:
+    """After a connection that failed without a reason: a slow broker's refusal of our
+    certificate may have come later than the first listening allowed for. Listen longer."""
+    import ssl
+
+    host, _, port = server.rpartition(":")
+    try:
+        await _tls_handshake(
+            host.strip("[]"), int(port), context, connect_timeout_s, verdict_wait_s=3.0
+        )
+    except ssl.SSLError as exc:
+        return classify_failure(exc, security, server)
+    except Exception:  # noqa: BLE001 - anything else: still only "unreachable"
+        return None
+    return None
 
 
 def _cause(exc: BaseException) -> BaseException:

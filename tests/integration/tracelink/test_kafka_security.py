@@ -60,6 +60,18 @@ def test_missing_client_certificate_names_the_client_cert_setting(tls_kafka: Tls
     assert "requires a client certificate" in str(refused)
 
 
+def test_a_refusal_slower_than_the_first_listening_is_still_told(
+    tls_kafka: TlsKafka, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No time to hear the broker's verdict before speaking Kafka: the request races the
+    refusal (a reset may swallow the alert). Whichever way the race goes — the alert read
+    with the request, or lost and heard again by the second, longer listen — the refusal
+    is told, never taken for "unreachable"."""
+    monkeypatch.setattr("tracelink.kafka_security._VERDICT_WAIT_S", 0.0)
+    refused = _refusal(tls_kafka.security(client_cert=None, client_key=None), tls_kafka.bootstrap)
+    assert refused.variable == "TRACELINK_KAFKA_CLIENT_CERT"
+
+
 def test_client_certificate_of_another_ca_is_refused(tls_kafka: TlsKafka) -> None:
     certs = tls_kafka.certificates
     refused = _refusal(
