@@ -413,11 +413,13 @@ async def check_connection(
     last: BaseException | None = None
     for server in servers:
         host, _, port = server.rpartition(":")
+        shook_hands = False
         try:
             if security.uses_tls:
                 await _tls_handshake(
                     host.strip("[]"), int(port), kwargs["ssl_context"], connect_timeout_s
                 )
+                shook_hands = True
             conn = await asyncio.wait_for(
                 create_conn(
                     host.strip("[]"),
@@ -430,7 +432,7 @@ async def check_connection(
             )
         except Exception as exc:  # noqa: BLE001 - classified below, the rest is "unreachable"
             refused = classify_failure(_cause(exc), security, server)
-            if refused is None and security.uses_tls:
+            if refused is None and shook_hands:
                 refused = await _late_tls_verdict(
                     security, server, kwargs["ssl_context"], connect_timeout_s
                 )
