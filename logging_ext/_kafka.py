@@ -681,7 +681,8 @@ class KafkaHandler(LockFreeHandler):
     Renders with its formatter (default: :class:`~logging_ext.ECSFormatter`); ``emit`` only
     enqueues, never blocks and never raises. ``sent``/``dropped``/``failed`` count delivery;
     :meth:`drain` waits for it; :meth:`close` flushes within ``flush_timeout`` and is
-    idempotent (it also runs at interpreter exit).
+    idempotent (it also runs at interpreter exit). ``kafka_security`` (TLS, SASL) defaults to
+    the ``TRACELINK_KAFKA_*`` variables, as in ``configure_logging``.
     """
 
     def __init__(
