@@ -118,6 +118,37 @@ def tls_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsKafka]:
 
 
 @pytest.fixture(scope="session")
+def sasl_ssl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsKafka]:
+    """SASL_SSL: stunnel (server certificate only) in front of a stand-in that requires
+    SASL/SCRAM and, having no users, refuses every credential."""
+    if STUNNEL is None:
+        pytest.skip(MISSING_STUNNEL)
+    base = tmp_path_factory.mktemp("sasl-ssl-kafka")
+    certificates = make_certificates(base / "certs")
+    tls_port = free_port()
+    broker = KafkaStandin(
+        port=None,
+        data_dir=base / "kafka",
+        advertised=f"127.0.0.1:{tls_port}",
+        authentication=True,
+    ).start()
+    try:
+        terminator = Stunnel(
+            port=tls_port,
+            data_dir=base / "stunnel",
+            target=broker.bootstrap,
+            certificates=certificates,
+            require_client_cert=False,
+        ).start()
+        try:
+            yield TlsKafka(bootstrap=terminator.address, certificates=certificates)
+        finally:
+            terminator.stop()
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
 def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Kafka stand-in that requires SASL/SCRAM (``--authentication``) and has no users: it
     refuses every credential, as a broker does a wrong password. (Users cannot be added to

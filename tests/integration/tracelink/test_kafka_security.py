@@ -95,6 +95,27 @@ def test_wrong_credentials_name_the_credentials(sasl_kafka: str) -> None:
     assert SECRET not in str(refused)
 
 
+def test_sasl_ssl_runs_tls_then_sasl_and_names_what_failed(sasl_ssl_kafka: TlsKafka) -> None:
+    certs = sasl_ssl_kafka.certificates
+    sasl = {
+        "protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "username": "shipper",
+        "password": SECRET,
+        "client_cert": None,
+        "client_key": None,
+    }
+    # TLS first: a wrong CA is reported before any credential is sent.
+    refused = _refusal(
+        sasl_ssl_kafka.security(**sasl, ca_certs=certs.wrong_ca), sasl_ssl_kafka.bootstrap
+    )
+    assert refused.variable == "TRACELINK_KAFKA_CA_CERTS"
+    # Then SASL over the verified TLS connection.
+    refused = _refusal(sasl_ssl_kafka.security(**sasl), sasl_ssl_kafka.bootstrap)
+    assert refused.variable == "TRACELINK_KAFKA_USERNAME / TRACELINK_KAFKA_PASSWORD"
+    assert SECRET not in str(refused)
+
+
 def test_sasl_against_a_listener_without_sasl_names_the_mechanism(kafka_bootstrap: str) -> None:
     security = KafkaSecurity(
         protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN", username="shipper", password=SECRET
