@@ -14,7 +14,7 @@ STAMP := $(VENV)/.tracelink-installed
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv install test test-unit test-integration test-e2e lint format typecheck check demo dev bench browser clean
+.PHONY: help venv install test test-unit test-integration test-e2e lint format typecheck check demo dev bench browser stunnel clean
 
 help:
 	@echo "make demo        set up and run the lost-order demo on the embedded stack"
@@ -41,16 +41,24 @@ browser:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-test: $(STAMP) browser check
+# Debian's stunnel4: the TLS terminator the Kafka security tests put in front of the stand-in.
+stunnel:
+	@command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian's stunnel4 for the Kafka TLS tests"; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends stunnel4 >/dev/null; }
+
+test: $(STAMP) browser stunnel check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: $(STAMP)
+test-integration: $(STAMP) stunnel
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
-test-e2e: $(STAMP) browser
+test-e2e: $(STAMP) browser stunnel
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 lint: $(STAMP)

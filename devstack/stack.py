@@ -1,16 +1,16 @@
 """The embedded development stack: stand-ins, setup, shipper and API as one unit.
 
 ``tracelink dev`` and ``tracelink demo`` run this in the foreground. Every part is a child
-process (the stand-in servers, ``tracelink ship``, ``tracelink serve``), started in
-dependency order, checked until it answers, supervised, and stopped in reverse order; a
-part that fails to start stops everything already started. Servers named by
-``TRACELINK_KAFKA_BOOTSTRAP`` / ``TRACELINK_ES_URL`` are used as they are, with no stand-in.
+process (the stand-in servers, ``tracelink setup``, ``ship``, ``serve``) supervised by
+:mod:`devstack.processes`: started in dependency order, checked until it answers, watched,
+and stopped in reverse order; a part that fails to start stops everything already started.
+Servers named by ``TRACELINK_KAFKA_BOOTSTRAP`` / ``TRACELINK_ES_URL`` are used as they are,
+with no stand-in.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
+import asyncio
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -19,12 +19,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from devstack.standins import (
-    ElasticsearchStandin,
-    KafkaStandin,
-    ManagedProcess,
-    StandinError,
-)
+from aiokafka.errors import KafkaError
+
+from devstack.processes import ChildProcess, ProcessGroup, ServerProcess, http_ready
+from devstack.standins import ElasticsearchStandin, KafkaStandin
+from tracelink.errors import ConfigError
+from tracelink.kafka_security import PROTOCOL_VAR, KafkaSecurity, check_connection
 
 __all__ = ["DevStack", "StackConfig", "StackEndpoints", "StackError"]
 
@@ -33,41 +33,21 @@ class StackError(RuntimeError):
     """A part of the stack could not start or has stopped unexpectedly."""
 
 
-class TracelinkChild(ManagedProcess):
-    """``python -m tracelink <args>`` with the stack's environment, ready when a URL says so."""
-
-    def __init__(
-        self,
-        name: str,
-        args: list[str],
-        *,
-        env: Mapping[str, str],
-        port: int,
-        ready_path: str,
-        data_dir: Path,
-    ) -> None:
-        self.name = name
-        super().__init__(port=port, data_dir=data_dir)
-        self._args = args
-        self._child_env = dict(env)
-        self._ready_path = ready_path
-
-    def _argv(self) -> list[str]:
+def _tracelink(
+    name: str, command: str, *, env: Mapping[str, str], port: int, log_dir: Path
+) -> ServerProcess:
+    """``python -m tracelink <command>`` with the stack's environment, ready when its
+    ``/readyz`` on ``port`` answers 200."""
+    return ServerProcess(
+        name,
         # The interpreter of this environment, so the child runs the same tracelink.
-        return [sys.executable, "-m", "tracelink", *self._args]
-
-    def _env(self) -> dict[str, str]:
-        return self._child_env
-
-    def _ready(self) -> bool:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=1.0)
-        try:
-            conn.request("GET", self._ready_path)
-            return conn.getresponse().status == 200
-        except OSError:
-            return False
-        finally:
-            conn.close()
+        [sys.executable, "-m", "tracelink", command],
+        port=port,
+        env=env,
+        log_path=log_dir / f"{name}.log",
+        cwd=log_dir,
+        ready=lambda: http_ready("127.0.0.1", port, "/readyz"),
+    )
 
 
 @dataclass(frozen=True)
@@ -117,7 +97,7 @@ class DevStack:
     def __init__(self, config: StackConfig, *, say: Callable[[str], None] = print) -> None:
         self.config = config
         self._say = say
-        self._parts: list[ManagedProcess] = []
+        self._parts = ProcessGroup()
         self._endpoints: StackEndpoints | None = None
 
     @property
@@ -138,12 +118,22 @@ class DevStack:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         timeout = cfg.start_timeout
+        # Every part (shipper, demo services) reads the same TRACELINK_KAFKA_* variables.
+        security = KafkaSecurity.from_env({**os.environ, **cfg.env})
         if cfg.external_kafka:
             bootstrap = cfg.external_kafka
+            self._say(f"Kafka at {bootstrap}: {security.describe()}")
+            self._check_kafka(security, bootstrap)
+        elif security.protocol != "PLAINTEXT":
+            raise ConfigError(
+                PROTOCOL_VAR,
+                f"{security.protocol} needs TRACELINK_KAFKA_BOOTSTRAP naming your cluster; "
+                "the embedded Kafka stand-in speaks PLAINTEXT",
+            )
         else:
             self._say("starting Kafka stand-in (Tansu) …")
             kafka = KafkaStandin(port=cfg.kafka_port, data_dir=cfg.data_dir / "kafka")
-            self._parts.append(kafka.start(timeout))
+            self._parts.start(kafka, timeout)
             bootstrap = kafka.bootstrap
         if cfg.external_es:
             es_url = cfg.external_es
@@ -152,7 +142,7 @@ class DevStack:
             elastic = ElasticsearchStandin(
                 port=cfg.es_port, data_dir=cfg.data_dir / "elasticsearch"
             )
-            self._parts.append(elastic.start(timeout))
+            self._parts.start(elastic, timeout)
             es_url = elastic.url
 
         env = {
@@ -167,25 +157,15 @@ class DevStack:
         self._say("installing index templates (tracelink setup) …")
         self._run_setup(env)
         self._say("starting the shipper (tracelink ship) …")
-        shipper = TracelinkChild(
-            "shipper",
-            ["ship"],
-            env=env,
-            port=cfg.metrics_port,
-            ready_path="/readyz",
-            data_dir=cfg.data_dir / "logs",
+        log_dir = cfg.data_dir / "logs"
+        self._parts.start(
+            _tracelink("shipper", "ship", env=env, port=cfg.metrics_port, log_dir=log_dir),
+            timeout,
         )
-        self._parts.append(shipper.start(timeout))
         self._say("starting the correlate API (tracelink serve) …")
-        api = TracelinkChild(
-            "api",
-            ["serve"],
-            env=env,
-            port=cfg.api_port,
-            ready_path="/readyz",
-            data_dir=cfg.data_dir / "logs",
+        self._parts.start(
+            _tracelink("api", "serve", env=env, port=cfg.api_port, log_dir=log_dir), timeout
         )
-        self._parts.append(api.start(timeout))
         self._endpoints = StackEndpoints(
             kafka_bootstrap=bootstrap,
             es_url=es_url,
@@ -198,23 +178,25 @@ class DevStack:
         )
         return self._endpoints
 
-    def _run_setup(self, env: Mapping[str, str]) -> None:
-        import subprocess
+    def _check_kafka(self, security: KafkaSecurity, bootstrap: str) -> None:
+        """A cluster that refuses us (certificate, credentials) stops the start with the
+        setting to fix (:class:`ConfigError`); one that is down is waited for by the shipper."""
+        try:
+            asyncio.run(check_connection(security, bootstrap, client_id="tracelink-dev"))
+        except KafkaError as exc:
+            self._say(f"Kafka at {bootstrap} is not reachable yet ({exc}); the shipper waits")
 
+    def _run_setup(self, env: Mapping[str, str]) -> None:
         log_path = self.config.data_dir / "logs" / "setup.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("wb") as log:
-            result = subprocess.run(
-                [sys.executable, "-m", "tracelink", "setup"],
-                env=dict(env),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=self.config.start_timeout,
-                check=False,
-            )
-        if result.returncode != 0:
+        # Only this run's output in the log (and in the error below).
+        log_path.unlink(missing_ok=True)
+        setup = ChildProcess(
+            "setup", [sys.executable, "-m", "tracelink", "setup"], env=env, log_path=log_path
+        )
+        code = setup.run(self.config.start_timeout)
+        if code != 0:
             raise StackError(
-                f"tracelink setup failed (exit {result.returncode}):\n"
+                f"tracelink setup failed (exit {code}):\n"
                 + log_path.read_text(errors="replace")[-2000:]
             )
         if not self.config.external_es:
@@ -229,21 +211,13 @@ class DevStack:
 
     def failed_part(self) -> str | None:
         """A description of the first part that has exited on its own, if any."""
-        for part in self._parts:
-            code = part.poll()
-            if code is not None:
-                return f"{part.name} exited with code {code}; its log ({part.log_path}):\n" + (
-                    part.log_tail(20)
-                )
-        return None
+        return self._parts.failed()
 
     def stop(self) -> None:
         """Stop every part in reverse order (the shipper drains first); idempotent."""
-        while self._parts:
-            part = self._parts.pop()
-            with contextlib.suppress(StandinError, OSError):
-                # The shipper's drain is bounded by its own timeout; this bounds the rest.
-                part.stop(timeout=45.0)
+        # The shipper's drain is bounded by its own timeout; this bounds the rest.
+        self._parts.stop(timeout=45.0)
+        self._parts = ProcessGroup()
         self._endpoints = None
 
     def __enter__(self) -> Self:
