@@ -119,16 +119,16 @@ class FormatDispatcher:
         processed = Processed(fmt, len(decoded), [], [], [])
         # One-record formats keep the message's headers (its traceparent is the record's);
         # a multi-record payload's headers say nothing about any one record.
-        headers = message.headers if fmt == OTEL_JSON else None
+        dressed = _RecordMessage(message, headers=message.headers if fmt == OTEL_JSON else None)
         for record in decoded:
-            self._record(record, message, headers, ingested, processed)
+            self._record(record, message, dressed, ingested, processed)
         return processed
 
     def _record(
         self,
         record: Record,
         message: Message,
-        headers: Any,
+        dressed: _RecordMessage,
         ingested: str,
         processed: Processed,
     ) -> None:
@@ -139,7 +139,6 @@ class FormatDispatcher:
                 TOO_LARGE, f"record of {size} bytes as JSON exceeds the message limit", message
             )
         else:
-            dressed = _RecordMessage(message, headers=headers)
             result = self._transformer.transform_record(record.fields, size, dressed, ingested)
         index = record.index
         if type(result) is not IndexAction:

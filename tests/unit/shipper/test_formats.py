@@ -474,3 +474,12 @@ def test_colliding_attributes_go_under_labels() -> None:
     assert fields["labels.a__b"] == 1
     assert fields["labels.log"] == "resource says log"  # the record's log.* came first
     assert fields["host.name"] == "h"
+
+
+def test_the_timestamp_fast_path_formats_as_the_shared_formatter() -> None:
+    from shipper.formats.otlp import _rfc3339
+    from tracelink.times import format_rfc3339_us
+
+    for micros in (0, 999_999, 1_000_000, 1_795_343_027_123_456, 1_795_343_027_999_999):
+        assert _rfc3339(micros) == format_rfc3339_us(micros)
+        assert _rfc3339(micros + 1) == format_rfc3339_us(micros + 1)
