@@ -38,7 +38,7 @@ PINO_RECORDS = 1500
 OTLP_MESSAGES = 30  # 20 protobuf, 10 OTLP/JSON
 PER_MESSAGE = 100
 TOTAL = ECS_RECORDS + PINO_RECORDS + OTLP_MESSAGES * PER_MESSAGE
-KILL_AT = (1500, 4500)
+KILL_AT = (1, 3000)  # the first as soon as anything is indexed
 
 
 def mixed_messages(run: str) -> tuple[list[bytes], set[str]]:
@@ -111,12 +111,15 @@ def test_sigkill_on_a_mixed_topic_leaves_every_record_exactly_once(
         es_url=es_url,
         topic=topic,
         index_prefix=index_prefix,
-        batch_max_records=500,
+        # Small batches, one at a time: the kills land mid-stream, not after the end.
+        batch_max_records=100,
+        max_in_flight=1,
     )
     env = shipper_env(settings)
     es = Elasticsearch(es_url)
     logs = f"{index_prefix}-logs-*"
     log_path = tmp_path / "ship.log"
+    at_kill: list[int] = []
     try:
         for threshold in KILL_AT:
             ship = _Ship(env, log_path)
@@ -124,14 +127,22 @@ def test_sigkill_on_a_mixed_topic_leaves_every_record_exactly_once(
             wait_until(
                 lambda threshold=threshold: es.count(logs) >= threshold,  # type: ignore[misc]
                 timeout=180,
-                interval=1.0,
+                interval=0.2,
                 what=f"{threshold} documents before the kill",
             )
             ship.proc.kill()  # SIGKILL: no drain, no commit
             ship.proc.wait(10)
+            at_kill.append(es.count(logs))
+        assert at_kill[0] < TOTAL, f"the first kill came after the end of the stream: {at_kill}"
         ship = _Ship(env, log_path)
         ships.append(ship)
         wait_until(lambda: es.count(logs) >= TOTAL, timeout=240, interval=1.0, what="every record")
+        # SIGTERM once it runs (its signal handlers are installed before it logs this).
+        wait_until(
+            lambda: ship.output().count("shipping topics") == len(ships),
+            timeout=60,
+            what="the last shipper to start",
+        )
         ship.proc.send_signal(signal.SIGTERM)
         assert ship.proc.wait(60) == 0, ship.output()[-3000:]
 
