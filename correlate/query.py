@@ -71,8 +71,12 @@ def _days(window: Window, max_days: int) -> list[datetime] | None:
     if window.start_us is None or window.end_us is None:
         return None
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    first = (epoch + timedelta(microseconds=window.start_us)).date()
-    last = (epoch + timedelta(microseconds=window.end_us)).date()
+    try:
+        first = (epoch + timedelta(microseconds=window.start_us)).date()
+        last = (epoch + timedelta(microseconds=window.end_us)).date()
+    except OverflowError:
+        # Beyond year 9999: the API refuses such bounds; never crash on one that slips in.
+        return None
     count = (last - first).days + 1
     if count > max_days or count < 1:
         return None

@@ -72,12 +72,12 @@ def parse_trace_id(value: str) -> str:
     return trace_id
 
 
-def _window(start: str | None, end: str | None) -> Window:
+def _window(start: str | None, end: str | None, padding_us: int) -> Window:
     bounds: dict[str, int | None] = {"start": None, "end": None}
     for name, value in (("start", start), ("end", end)):
         if value is not None:
             try:
-                bounds[name] = parse_bound_us(value)
+                bounds[name] = parse_bound_us(value, margin_us=padding_us)
             except ValueError as exc:
                 raise HTTPException(status_code=400, detail=f"{name}: {exc}") from None
     window = Window(bounds["start"], bounds["end"])
@@ -102,7 +102,7 @@ async def correlate(
     """Fetch, join and link one trace (the dependency both representations share)."""
     raw_trace_id = trace_id
     trace_id = parse_trace_id(raw_trace_id)
-    window = _window(start, end)
+    window = _window(start, end, settings.api_window_padding * 1_000_000)
     if limit_logs is None:
         limit_logs = settings.api_default_limit_logs
     if limit_logs > settings.api_max_limit_logs:
