@@ -27,7 +27,7 @@ TIME_VALUES = [
     "NaN",
     "",
     " ",
-    "١٢٣",
+    "\u0661\u0662\u0663",  # Arabic-Indic digits
     "0001-01-01T00:00:00Z",
     "0001-01-01T00:00:00+23:59",
     "1969-12-31T23:59:59.999999Z",
@@ -78,7 +78,7 @@ async def test_no_time_parameter_value_is_a_server_error(seeded: Stack) -> None:
         for start, end in itertools.permutations(edges, 2):
             response = await seeded.api.get(path, params={"start": start, "end": end})
             _check(path, response.status_code, response.headers["content-type"], response.text)
-    for value in TIME_VALUES + ["0s", "999999d", "1000000d", "١h"]:
+    for value in [*TIME_VALUES, "0s", "999999d", "1000000d", "\u0661h"]:
         response = await seeded.api.get("/traces", params={"since": value})
         _check("/traces", response.status_code, response.headers["content-type"], response.text)
 
