@@ -62,6 +62,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
         description=_DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(reject_unknown_query)],
+        # No trailing-slash redirects: Starlette builds them from the request's Host header
+        # (GET /traces/ with Host: evil.example -> 307 to evil.example) and answers them
+        # before any authentication. /traces/ is a 404 like any unknown path.
+        redirect_slashes=False,
+        # One interactive documentation page (/docs, with /openapi.json), not two.
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics

@@ -1,20 +1,41 @@
 """Reading spans and logs from Elasticsearch: the thin I/O around the pure modules.
 
-Every failure to reach or use Elasticsearch (down, timed out, refused, a failed search)
-becomes :class:`StoreUnavailableError` with a sentence for the API user; the API answers 503.
-Missing indices are not failures: a trace with no span or log index is simply empty.
+Failures are told apart, because they ask different things of the user:
+
+* :class:`StoreUnavailableError` (the API's 503): Elasticsearch is down, timed out, or
+  failed on its side (5xx, 429) — retry later.
+* :class:`StoreRefusedError` (the API's 502): Elasticsearch is up and refused the query
+  (a 4xx, e.g. a field mapped as ``text`` where the query needs an exact one); its own
+  reason is passed on, and where the cause is an index created without the index templates
+  the answer says which index and field and what to install.
+
+Indices created without the templates (Jaeger with ``create_mappings: false``, logs indexed
+by another tool) are read through their ``.keyword`` sub-fields rather than refused: when a
+search is refused, ``_field_caps`` tells which concrete indices map the IDs as ``text``, and
+the search is run again over the indices grouped by how to read them (and, for that index
+expression, from then on). Missing indices are not failures: a trace with no span or log
+index is simply empty.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+from elasticsearch import ApiError, AsyncElasticsearch, ConnectionTimeout, TransportError
 
 from correlate.logs import LogRecord, parse_log
+from correlate.mappings import (
+    LOG_ID_FIELDS,
+    RECENT_FIELDS,
+    SPAN_ID_FIELDS,
+    ReadPlan,
+    field_caps_fields,
+    plan_reads,
+)
 from correlate.metrics import ApiMetrics
 from correlate.query import (
     Window,
@@ -25,16 +46,40 @@ from correlate.query import (
     search_header,
     span_indices,
     span_search,
-    trace_msearch,
 )
 from correlate.settings import ApiSettings
 from correlate.spans import Span, SpanFormatError, parse_span
 
-__all__ = ["FetchedTrace", "StoreUnavailableError", "TraceStore"]
+__all__ = ["FetchedTrace", "StoreRefusedError", "StoreUnavailableError", "TraceStore"]
+
+_log = logging.getLogger("correlate")
+
+Reason = Literal["unreachable", "timeout", "failed"]
+
+_INSTALL_SPANS = (
+    "let Jaeger install its index templates (create_mappings: true, the default) before it "
+    "creates the span indices"
+)
+_INSTALL_LOGS = (
+    "run 'tracelink setup' (it installs the log index template) before the log indices are created"
+)
 
 
 class StoreUnavailableError(Exception):
-    """Elasticsearch could not answer; ``detail`` says why, for the API's 503."""
+    """Elasticsearch could not answer; ``detail`` says why, for the API's 503.
+
+    ``reason`` is the class of the failure (``unreachable``, ``timeout``, ``failed``): what
+    an unauthenticated health check may reveal.
+    """
+
+    def __init__(self, detail: str, reason: Reason = "failed") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.reason = reason
+
+
+class StoreRefusedError(Exception):
+    """Elasticsearch answered and refused the query; ``detail`` (its reason), for a 502."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -54,10 +99,12 @@ class FetchedTrace:
 
 @dataclass
 class _Cursor:
-    """Paging state of one query (spans or logs) across ``_msearch`` rounds."""
+    """Paging state of one query (spans or logs, over one group of indices)."""
 
+    kind: Literal["spans", "logs"]
     indices: list[str]
     limit: int
+    via_keyword: bool = False
     hits: list[dict[str, Any]] = field(default_factory=list)
     total: int = 0
     last_page_full: bool = False
@@ -69,6 +116,21 @@ class _Cursor:
     def more(self) -> bool:
         return self.last_page_full and self.wanted > 0
 
+    def search(self, trace_id: str, window: Window, size: int) -> dict[str, Any]:
+        after = self.hits[-1].get("sort") if self.hits else None
+        build = span_search if self.kind == "spans" else log_search
+        return build(trace_id, window, size=size, search_after=after, via_keyword=self.via_keyword)
+
+
+class _SearchRefusedError(Exception):
+    """One search of an ``_msearch`` was refused (a 4xx); ``index`` is its index expression."""
+
+    def __init__(self, index: str, status: Any, reason: str) -> None:
+        super().__init__(reason)
+        self.index = index
+        self.status = status
+        self.reason = reason
+
 
 def _reason(error: ApiError | TransportError) -> str:
     if isinstance(error, ApiError):
@@ -77,6 +139,25 @@ def _reason(error: ApiError | TransportError) -> str:
         reason = cause.get("reason") if isinstance(cause, dict) else None
         return f"HTTP {error.status_code}: {reason or error.message}"
     return type(error).__name__ + (f": {error.message}" if error.message else "")
+
+
+def _error_reason(error: Any) -> str:
+    """Elasticsearch's own words for a search error: the root cause, else the reason."""
+    if not isinstance(error, dict):
+        return str(error)
+    causes = error.get("root_cause")
+    if isinstance(causes, list) and causes and isinstance(causes[0], dict):
+        cause = causes[0]
+        return f"{cause.get('type', 'error')}: {cause.get('reason', '')}".strip()
+    caused_by = error.get("caused_by")
+    if isinstance(caused_by, dict) and caused_by.get("reason"):
+        return f"{caused_by.get('type', 'error')}: {caused_by['reason']}"
+    return f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
+
+
+def _refused(status: Any) -> bool:
+    # 408 and 429 are Elasticsearch being busy, not refusing: those stay "unavailable".
+    return isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
 
 
 class TraceStore:
@@ -88,15 +169,30 @@ class TraceStore:
         self._client = client
         self._settings = settings
         self._metrics = metrics
+        # Index expressions a search was refused for because of their mappings: planned
+        # with _field_caps before every search from then on (one more round trip, only
+        # for deployments whose indices were created without the templates).
+        self._checked: set[tuple[str, str]] = set()
 
     async def _call(self, operation: str, request: Any) -> dict[str, Any]:
         started = time.perf_counter()
         self._metrics.es_requests.labels(operation).inc()
         try:
             response = await request
-        except (ApiError, TransportError) as exc:
+        except ApiError as exc:
             self._metrics.es_errors.labels(operation).inc()
-            raise StoreUnavailableError(f"Elasticsearch did not answer: {_reason(exc)}") from exc
+            if _refused(exc.status_code):
+                detail = f"Elasticsearch refused the request: {_reason(exc)}"
+                raise StoreRefusedError(detail) from exc
+            raise StoreUnavailableError(
+                f"Elasticsearch did not answer: {_reason(exc)}", "failed"
+            ) from exc
+        except TransportError as exc:
+            self._metrics.es_errors.labels(operation).inc()
+            reason: Reason = "timeout" if isinstance(exc, ConnectionTimeout) else "unreachable"
+            raise StoreUnavailableError(
+                f"Elasticsearch did not answer: {_reason(exc)}", reason
+            ) from exc
         finally:
             self._metrics.es_latency.labels(operation).observe(time.perf_counter() - started)
         body = response.body
@@ -107,84 +203,167 @@ class TraceStore:
         return await self._call("info", self._client.info())
 
     async def _msearch(self, searches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The answers of ``searches`` (header, body pairs), in order.
+
+        Raises :class:`_SearchRefusedError` for the first search Elasticsearch refused (4xx),
+        :class:`StoreUnavailableError` for one it failed on its side.
+        """
         body = await self._call("msearch", self._client.msearch(searches=searches))
         responses = body.get("responses", [])
-        for item in responses:
-            if "error" in item:
-                error = item["error"]
-                reason = error.get("reason") if isinstance(error, dict) else error
-                raise StoreUnavailableError(
-                    f"Elasticsearch could not run the search (HTTP {item.get('status')}): {reason}"
-                )
+        for number, item in enumerate(responses):
+            if "error" not in item:
+                continue
+            status = item.get("status")
+            reason = _error_reason(item["error"])
+            header = searches[2 * number] if 2 * number < len(searches) else {}
+            if _refused(status):
+                self._metrics.es_errors.labels("msearch").inc()
+                raise _SearchRefusedError(str(header.get("index", "?")), status, reason)
+            raise StoreUnavailableError(
+                f"Elasticsearch could not run the search (HTTP {status}): {reason}"
+            )
         return list(responses)
+
+    async def _plan(
+        self, kind: str, indices: list[str], fields: Sequence[str], install: str
+    ) -> ReadPlan:
+        """How to read ``indices`` (one ``_field_caps`` request)."""
+        caps = await self._call(
+            "field_caps",
+            self._client.field_caps(
+                index=",".join(indices),
+                fields=field_caps_fields(fields),
+                include_unmapped=True,
+                ignore_unavailable=True,
+                allow_no_indices=True,
+                expand_wildcards="open",
+            ),
+        )
+        plan = plan_reads(caps, fields, install)
+        for problem in plan.problems:
+            _log.warning("%s indices: %s", kind, problem)
+        return plan
+
+    async def _groups(
+        self, kind: str, indices: list[str], fields: Sequence[str], install: str, *, force: bool
+    ) -> tuple[list[tuple[list[str], bool]], list[str]]:
+        """Index groups to search as ``(indices, via_keyword)``, and problems to report.
+
+        Without a known mapping problem (and not ``force``): ``indices`` as they are.
+        """
+        key = (kind, ",".join(indices))
+        if not force and key not in self._checked:
+            return [(indices, False)], []
+        plan = await self._plan(kind, indices, fields, install)
+        if plan.needs_keyword:
+            self._checked.add(key)
+        groups = [(names, via) for names, via in ((plan.exact, False), (plan.via_keyword, True))]
+        return [(names, via) for names, via in groups if names], plan.problems
 
     async def fetch_trace(self, trace_id: str, window: Window, *, limit_logs: int) -> FetchedTrace:
         """Every span (up to ``api_max_spans``) and the first ``limit_logs`` logs of a trace.
 
         The first pages of both come in one ``_msearch``; larger traces continue with
         ``search_after`` rounds, each one ``_msearch`` for whichever queries need more.
+        A refused search is diagnosed once with ``_field_caps`` and, where the cause is an
+        index mapped without the templates, run again reading it through ``.keyword``.
         """
         settings = self._settings
         searched = window.padded(settings.api_window_padding * 1_000_000)
-        page = settings.api_page_size
-        spans = _Cursor(
-            span_indices(
-                settings.jaeger_index_prefix, searched, max_days=settings.api_window_max_days
-            ),
-            settings.api_max_spans,
+        span_names = span_indices(
+            settings.jaeger_index_prefix,
+            searched,
+            max_days=settings.api_window_max_days,
+            read_alias=settings.jaeger_span_read_alias,
         )
-        logs = _Cursor(
-            log_indices(settings.log_index_prefix, searched, max_days=settings.api_window_max_days),
-            limit_logs,
+        log_names = log_indices(
+            settings.log_index_prefix, searched, max_days=settings.api_window_max_days
         )
-        notes: list[str] = []
-        first = await self._msearch(
-            trace_msearch(
-                trace_id,
-                span_index=spans.indices,
-                log_index=logs.indices,
-                window=searched,
-                span_size=min(page, spans.limit),
-                log_size=min(page, logs.limit),
+        try:
+            return await self._fetch(
+                trace_id, searched, span_names, log_names, limit_logs, force=False
             )
-        )
-        requests = 1
-        for cursor, response in zip((spans, logs), first, strict=True):
-            _take(cursor, response, min(page, cursor.limit), notes)
+        except _SearchRefusedError as refused:
+            first = refused
+        try:
+            return await self._fetch(
+                trace_id, searched, span_names, log_names, limit_logs, force=True
+            )
+        except _SearchRefusedError as again:
+            raise StoreRefusedError(
+                f"Elasticsearch refused the search of {again.index} (HTTP {again.status}): "
+                f"{again.reason}"
+            ) from first
 
-        while spans.more() or logs.more():
+    async def _fetch(
+        self,
+        trace_id: str,
+        searched: Window,
+        span_names: list[str],
+        log_names: list[str],
+        limit_logs: int,
+        *,
+        force: bool,
+    ) -> FetchedTrace:
+        settings = self._settings
+        page = settings.api_page_size
+        span_groups, span_problems = await self._groups(
+            "span", span_names, SPAN_ID_FIELDS, _INSTALL_SPANS, force=force
+        )
+        log_groups, log_problems = await self._groups(
+            "log", log_names, LOG_ID_FIELDS, _INSTALL_LOGS, force=force
+        )
+        requests = 2 if force else 0
+        notes = [f"not searched: {problem}" for problem in span_problems + log_problems]
+        cursors = [
+            _Cursor("spans", names, settings.api_max_spans, via) for names, via in span_groups
+        ] + [_Cursor("logs", names, limit_logs, via) for names, via in log_groups]
+
+        pending = [(cursor, min(page, cursor.limit)) for cursor in cursors]
+        while pending:
             searches: list[dict[str, Any]] = []
-            pending: list[tuple[_Cursor, int]] = []
-            for cursor, build in ((spans, span_search), (logs, log_search)):
-                if cursor.more():
-                    size = min(page, cursor.wanted)
-                    after = cursor.hits[-1].get("sort")
-                    searches += [
-                        search_header(cursor.indices),
-                        build(trace_id, searched, size=size, search_after=after),
-                    ]
-                    pending.append((cursor, size))
+            for cursor, size in pending:
+                searches += [
+                    search_header(cursor.indices),
+                    cursor.search(trace_id, searched, size),
+                ]
             responses = await self._msearch(searches)
             requests += 1
             for (cursor, size), response in zip(pending, responses, strict=True):
                 _take(cursor, response, size, notes)
+            pending = [(cursor, min(page, cursor.wanted)) for cursor in cursors if cursor.more()]
 
-        parsed_spans, unreadable = _parse_spans(trace_id, spans.hits)
+        span_cursors = [cursor for cursor in cursors if cursor.kind == "spans"]
+        log_cursors = [cursor for cursor in cursors if cursor.kind == "logs"]
+        span_hits = [hit for cursor in span_cursors for hit in cursor.hits]
+        span_total = sum(cursor.total for cursor in span_cursors)
+        span_hits = span_hits[: settings.api_max_spans]
+        parsed_spans, unreadable = _parse_spans(trace_id, span_hits)
         if unreadable:
             notes.append(unreadable)
-        if spans.total > spans.limit:
+        if span_total > settings.api_max_spans:
             notes.append(
-                f"showing the first {spans.limit} of {spans.total} spans "
+                f"showing the first {settings.api_max_spans} of {span_total} spans "
                 "(the API's span limit, TRACELINK_API_MAX_SPANS)"
             )
-        if logs.total > len(logs.hits):
+        log_total = sum(cursor.total for cursor in log_cursors)
+        logs = [
+            parse_log(hit.get("_source") or {}, doc_id=hit.get("_id"))
+            for cursor in log_cursors
+            for hit in cursor.hits
+        ]
+        if len(log_cursors) > 1:
+            # Groups read differently sort on differently mapped fields: merge by time.
+            logs.sort(key=_earliest_first)
+            logs = logs[:limit_logs]
+        if log_total > len(logs):
             notes.append(
-                f"showing the first {len(logs.hits)} of {logs.total} logs (limit_logs={limit_logs})"
+                f"showing the first {len(logs)} of {log_total} logs (limit_logs={limit_logs})"
             )
         return FetchedTrace(
             spans=parsed_spans,
-            logs=[parse_log(hit.get("_source") or {}, doc_id=hit.get("_id")) for hit in logs.hits],
-            log_total=logs.total,
+            logs=logs,
+            log_total=log_total,
             notes=notes,
             es_requests=requests,
         )
@@ -192,7 +371,13 @@ class TraceStore:
     async def find_log(self, event_id: str) -> LogRecord | None:
         """The log record with ``event.id`` (or ``_id``) ``event_id``, newest copy first."""
         indices = log_indices(self._settings.log_index_prefix, Window(), max_days=1)
-        responses = await self._msearch([search_header(indices), event_search(event_id)])
+        try:
+            responses = await self._msearch([search_header(indices), event_search(event_id)])
+        except _SearchRefusedError as refused:
+            raise StoreRefusedError(
+                f"Elasticsearch refused the search of {refused.index} (HTTP {refused.status}): "
+                f"{refused.reason}"
+            ) from None
         hits = responses[0].get("hits", {}).get("hits", [])
         if not hits:
             return None
@@ -206,15 +391,59 @@ class TraceStore:
         indices = log_indices(
             settings.log_index_prefix, window, max_days=settings.api_window_max_days
         )
-        responses = await self._msearch(
-            [
-                search_header(indices),
-                recent_traces_search(window, service=service, level=level, size=limit),
+        records: list[LogRecord] = []
+        for force in (False, True):
+            groups, problems = await self._groups(
+                "log", indices, RECENT_FIELDS, _INSTALL_LOGS, force=force
+            )
+            searches: list[dict[str, Any]] = []
+            for names, via in groups:
+                searches += [
+                    search_header(names),
+                    recent_traces_search(
+                        window, service=service, level=level, size=limit, via_keyword=via
+                    ),
+                ]
+            if not searches:
+                if problems:
+                    raise StoreRefusedError("; ".join(problems))
+                return []
+            try:
+                responses = await self._msearch(searches)
+            except _SearchRefusedError as refused:
+                if force:
+                    raise StoreRefusedError(
+                        f"Elasticsearch refused the search of {refused.index} "
+                        f"(HTTP {refused.status}): {refused.reason}"
+                    ) from None
+                continue
+            records = [
+                parse_log(hit.get("_source") or {}, doc_id=hit.get("_id"))
+                for response in responses
+                for hit in response.get("hits", {}).get("hits", [])
             ]
-        )
-        hits = responses[0].get("hits", {}).get("hits", [])
-        records = [parse_log(hit.get("_source") or {}, doc_id=hit.get("_id")) for hit in hits]
-        return [record for record in records if record.trace_id is not None]
+            if len(groups) > 1:
+                # Each group was collapsed and sorted on its own: merge, newest first.
+                records.sort(key=_newest_first)
+            break
+        newest: dict[str, LogRecord] = {}
+        for record in records:
+            if record.trace_id is not None and record.trace_id not in newest:
+                newest[record.trace_id] = record
+        return list(newest.values())[:limit]
+
+
+_UNTIMED = 2**63
+
+
+def _earliest_first(record: LogRecord) -> tuple[int, str]:
+    stamp = record.timestamp_us
+    return (_UNTIMED if stamp is None else stamp, record.event_id or "")
+
+
+def _newest_first(record: LogRecord) -> int:
+    stamp = record.timestamp_us
+    return _UNTIMED if stamp is None else -stamp
 
 
 def _take(cursor: _Cursor, response: dict[str, Any], size: int, notes: list[str]) -> None:

@@ -155,7 +155,7 @@ CorrelatedDep = Annotated[CorrelatedTrace, Depends(correlate)]
             "content": {"application/json": {}},
             "model": CorrelatedTrace,
         },
-        **error_responses(400, 401, 404, 503),
+        **error_responses(400, 401, 404, 502, 503),
     },
 )
 async def get_correlated_trace(trace: CorrelatedDep) -> Response:
@@ -168,7 +168,7 @@ async def get_correlated_trace(trace: CorrelatedDep) -> Response:
     response_class=HTMLResponse,
     responses={
         200: {"description": "The waterfall page", "content": {"text/html": {}}},
-        **error_responses(400, 401, 404, 503, html=True),
+        **error_responses(400, 401, 404, 502, 503, html=True),
     },
 )
 async def view_correlated_trace(trace: CorrelatedDep) -> HTMLResponse:

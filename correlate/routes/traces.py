@@ -70,7 +70,7 @@ def _since_us(value: str, now_us: int, padding_us: int) -> int:
             "content": {"application/json": {}},
             "model": RecentTraces,
         },
-        **error_responses(400, 401, 503),
+        **error_responses(400, 401, 502, 503),
     },
 )
 async def recent_traces(
