@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI
 from correlate.deps import reject_unknown_query
 from correlate.errors import install_error_handlers
 from correlate.metrics import ApiMetrics, MetricsMiddleware
+from correlate.offload import CpuPool
 from correlate.routes import correlate, health, logs, traces
 from correlate.settings import ApiSettings
 from correlate.store import TraceStore
@@ -50,11 +51,14 @@ def create_app(settings: ApiSettings) -> FastAPI:
         client = make_client(
             settings, request_timeout=settings.api_es_timeout, serializer=OrjsonSerializer()
         )
-        app.state.store = TraceStore(client, settings, metrics)
+        cpu = CpuPool(settings.api_cpu_workers)
+        app.state.cpu = cpu
+        app.state.store = TraceStore(client, settings, metrics, cpu)
         try:
             yield
         finally:
             await client.close()
+            cpu.close()
 
     app = FastAPI(
         title="tracelink correlate API",

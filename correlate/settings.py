@@ -72,6 +72,13 @@ class ApiSettings(ElasticsearchSettings, LinkSettings):
         ge=0,
         description="how far a log may lie outside its span's time window before a warning",
     )
+    api_cpu_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="worker threads that parse, join and render big traces off the event "
+        "loop (more big traces at once wait for one)",
+    )
     jaeger_span_read_alias: str | None = Field(
         default=None,
         description="a span read alias of your choosing (Jaeger's indices.spans.rotation."

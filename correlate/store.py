@@ -37,6 +37,7 @@ from correlate.mappings import (
     plan_reads,
 )
 from correlate.metrics import ApiMetrics
+from correlate.offload import CpuPool
 from correlate.query import (
     Window,
     event_search,
@@ -164,11 +165,16 @@ class TraceStore:
     """Span and log queries for the API, over one shared ``AsyncElasticsearch`` client."""
 
     def __init__(
-        self, client: AsyncElasticsearch, settings: ApiSettings, metrics: ApiMetrics
+        self,
+        client: AsyncElasticsearch,
+        settings: ApiSettings,
+        metrics: ApiMetrics,
+        cpu: CpuPool,
     ) -> None:
         self._client = client
         self._settings = settings
         self._metrics = metrics
+        self._cpu = cpu
         # Index expressions a search was refused for because of their mappings: planned
         # with _field_caps before every search from then on (one more round trip, only
         # for deployments whose indices were created without the templates).
@@ -335,38 +341,32 @@ class TraceStore:
 
         span_cursors = [cursor for cursor in cursors if cursor.kind == "spans"]
         log_cursors = [cursor for cursor in cursors if cursor.kind == "logs"]
-        span_hits = [hit for cursor in span_cursors for hit in cursor.hits]
+        # Parsing thousands of documents is CPU work: off the event loop.
+        fetched = await self._cpu.run(
+            _parse_hits,
+            trace_id,
+            [hit for cursor in span_cursors for hit in cursor.hits],
+            [cursor.hits for cursor in log_cursors],
+            settings.api_max_spans,
+            limit_logs,
+        )
+        notes += fetched.notes  # unreadable span documents
         span_total = sum(cursor.total for cursor in span_cursors)
-        span_hits = span_hits[: settings.api_max_spans]
-        parsed_spans, unreadable = _parse_spans(trace_id, span_hits)
-        if unreadable:
-            notes.append(unreadable)
         if span_total > settings.api_max_spans:
             notes.append(
                 f"showing the first {settings.api_max_spans} of {span_total} spans "
                 "(the API's span limit, TRACELINK_API_MAX_SPANS)"
             )
         log_total = sum(cursor.total for cursor in log_cursors)
-        logs = [
-            parse_log(hit.get("_source") or {}, doc_id=hit.get("_id"))
-            for cursor in log_cursors
-            for hit in cursor.hits
-        ]
-        if len(log_cursors) > 1:
-            # Groups read differently sort on differently mapped fields: merge by time.
-            logs.sort(key=_earliest_first)
-            logs = logs[:limit_logs]
-        if log_total > len(logs):
+        if log_total > len(fetched.logs):
             notes.append(
-                f"showing the first {len(logs)} of {log_total} logs (limit_logs={limit_logs})"
+                f"showing the first {len(fetched.logs)} of {log_total} logs "
+                f"(limit_logs={limit_logs})"
             )
-        return FetchedTrace(
-            spans=parsed_spans,
-            logs=logs,
-            log_total=log_total,
-            notes=notes,
-            es_requests=requests,
-        )
+        fetched.log_total = log_total
+        fetched.notes = notes
+        fetched.es_requests = requests
+        return fetched
 
     async def find_log(self, event_id: str) -> LogRecord | None:
         """The log record with ``event.id`` (or ``_id``) ``event_id``, newest copy first."""
@@ -444,6 +444,32 @@ def _earliest_first(record: LogRecord) -> tuple[int, str]:
 def _newest_first(record: LogRecord) -> int:
     stamp = record.timestamp_us
     return _UNTIMED if stamp is None else -stamp
+
+
+def _parse_hits(
+    trace_id: str,
+    span_hits: list[dict[str, Any]],
+    log_groups: list[list[dict[str, Any]]],
+    max_spans: int,
+    limit_logs: int,
+) -> FetchedTrace:
+    """Hits → models (pure CPU work, run in a worker thread); notes on unreadable spans."""
+    parsed_spans, unreadable = _parse_spans(trace_id, span_hits[:max_spans])
+    logs = [
+        parse_log(hit.get("_source") or {}, doc_id=hit.get("_id"))
+        for hits in log_groups
+        for hit in hits
+    ]
+    if len(log_groups) > 1:
+        # Groups read differently sort on differently mapped fields: merge by time.
+        logs.sort(key=_earliest_first)
+        logs = logs[:limit_logs]
+    return FetchedTrace(
+        spans=parsed_spans,
+        logs=logs,
+        log_total=len(logs),
+        notes=[unreadable] if unreadable else [],
+    )
 
 
 def _take(cursor: _Cursor, response: dict[str, Any], size: int, notes: list[str]) -> None:

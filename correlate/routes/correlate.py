@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Final
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
-from correlate.deps import SettingsDep, StoreDep, require_token
+from correlate.deps import CpuDep, SettingsDep, StoreDep, require_token
 from correlate.errors import error_responses
 from correlate.join import CorrelatedTrace, join_trace
 from correlate.links import kibana_discover_url, trace_links
@@ -95,6 +96,7 @@ async def correlate(
     trace_id: TraceIdPath,
     settings: SettingsDep,
     store: StoreDep,
+    cpu: CpuDep,
     start: StartQuery = None,
     end: EndQuery = None,
     limit_logs: LimitLogsQuery = None,
@@ -112,13 +114,16 @@ async def correlate(
             "(the server's TRACELINK_API_MAX_LIMIT_LOGS)",
         )
     fetched = await store.fetch_trace(trace_id, window, limit_logs=limit_logs)
-    trace = join_trace(
-        trace_id,
-        fetched.spans,
-        fetched.logs,
-        log_total=fetched.log_total,
-        skew_tolerance_us=settings.api_clock_skew_tolerance_ms * 1000,
-        notes=fetched.notes,
+    trace = await cpu.run(
+        partial(
+            join_trace,
+            trace_id,
+            fetched.spans,
+            fetched.logs,
+            log_total=fetched.log_total,
+            skew_tolerance_us=settings.api_clock_skew_tolerance_ms * 1000,
+            notes=fetched.notes,
+        )
     )
     if trace.empty:
         where = " in the given time window" if window.bounded else ""
@@ -158,8 +163,9 @@ CorrelatedDep = Annotated[CorrelatedTrace, Depends(correlate)]
         **error_responses(400, 401, 404, 502, 503),
     },
 )
-async def get_correlated_trace(trace: CorrelatedDep) -> Response:
-    return Response(orjson.dumps(trace), media_type="application/json")
+async def get_correlated_trace(trace: CorrelatedDep, cpu: CpuDep) -> Response:
+    # Tens of megabytes for a big trace: serialised off the event loop.
+    return Response(await cpu.run(orjson.dumps, trace), media_type="application/json")
 
 
 @router.get(
@@ -171,8 +177,8 @@ async def get_correlated_trace(trace: CorrelatedDep) -> Response:
         **error_responses(400, 401, 404, 502, 503, html=True),
     },
 )
-async def view_correlated_trace(trace: CorrelatedDep) -> HTMLResponse:
-    return HTMLResponse(render_trace(trace))
+async def view_correlated_trace(trace: CorrelatedDep, cpu: CpuDep) -> HTMLResponse:
+    return HTMLResponse(await cpu.run(render_trace, trace))
 
 
 @router.get("/correlate/{rest:path}", include_in_schema=False)
