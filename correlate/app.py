@@ -21,7 +21,7 @@ from correlate.metrics import ApiMetrics, MetricsMiddleware
 from correlate.offload import CpuPool
 from correlate.routes import correlate, health, logs, traces
 from correlate.settings import ApiSettings
-from correlate.store import TraceStore
+from correlate.store import RawJsonSerializer, TraceStore
 from tracelink import __version__
 from tracelink.elasticsearch import make_client
 
@@ -51,13 +51,18 @@ def create_app(settings: ApiSettings) -> FastAPI:
         client = make_client(
             settings, request_timeout=settings.api_es_timeout, serializer=OrjsonSerializer()
         )
+        # Trace searches answer with undecoded bodies: the CPU pool decodes them.
+        raw_client = make_client(
+            settings, request_timeout=settings.api_es_timeout, serializer=RawJsonSerializer()
+        )
         cpu = CpuPool(settings.api_cpu_workers)
         app.state.cpu = cpu
-        app.state.store = TraceStore(client, settings, metrics, cpu)
+        app.state.store = TraceStore(client, settings, metrics, cpu, raw_client)
         try:
             yield
         finally:
             await client.close()
+            await raw_client.close()
             cpu.close()
 
     app = FastAPI(

@@ -74,10 +74,10 @@ class ApiSettings(ElasticsearchSettings, LinkSettings):
     )
     api_cpu_workers: int = Field(
         default=2,
-        ge=1,
+        ge=0,
         le=64,
-        description="worker threads that parse, join and render big traces off the event "
-        "loop (more big traces at once wait for one)",
+        description="worker processes that decode, join and render traces off the event "
+        "loop (more traces at once wait for one); 0 = one thread in the API process",
     )
     jaeger_span_read_alias: str | None = Field(
         default=None,

@@ -22,11 +22,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 from elasticsearch import ApiError, AsyncElasticsearch, ConnectionTimeout, TransportError
+from elasticsearch.serializer import OrjsonSerializer
 
+from correlate.assemble import ItemSummary, TraceJob, summarise_msearch
 from correlate.logs import LogRecord, parse_log
 from correlate.mappings import (
     LOG_ID_FIELDS,
@@ -49,9 +52,13 @@ from correlate.query import (
     span_search,
 )
 from correlate.settings import ApiSettings
-from correlate.spans import Span, SpanFormatError, parse_span
 
-__all__ = ["FetchedTrace", "StoreRefusedError", "StoreUnavailableError", "TraceStore"]
+__all__ = [
+    "RawJsonSerializer",
+    "StoreRefusedError",
+    "StoreUnavailableError",
+    "TraceStore",
+]
 
 _log = logging.getLogger("correlate")
 
@@ -88,17 +95,6 @@ class StoreRefusedError(Exception):
 
 
 @dataclass
-class FetchedTrace:
-    """What storage holds for one trace, plus what the reader wants the user to know."""
-
-    spans: list[Span]
-    logs: list[LogRecord]
-    log_total: int
-    notes: list[str] = field(default_factory=list)
-    es_requests: int = 0
-
-
-@dataclass
 class _Cursor:
     """Paging state of one query (spans or logs, over one group of indices)."""
 
@@ -106,21 +102,23 @@ class _Cursor:
     indices: list[str]
     limit: int
     via_keyword: bool = False
-    hits: list[dict[str, Any]] = field(default_factory=list)
+    taken: int = 0
+    last_sort: list[Any] | None = None
     total: int = 0
     last_page_full: bool = False
 
     @property
     def wanted(self) -> int:
-        return min(self.total, self.limit) - len(self.hits)
+        return min(self.total, self.limit) - self.taken
 
     def more(self) -> bool:
         return self.last_page_full and self.wanted > 0
 
     def search(self, trace_id: str, window: Window, size: int) -> dict[str, Any]:
-        after = self.hits[-1].get("sort") if self.hits else None
         build = span_search if self.kind == "spans" else log_search
-        return build(trace_id, window, size=size, search_after=after, via_keyword=self.via_keyword)
+        return build(
+            trace_id, window, size=size, search_after=self.last_sort, via_keyword=self.via_keyword
+        )
 
 
 class _SearchRefusedError(Exception):
@@ -140,6 +138,16 @@ def _reason(error: ApiError | TransportError) -> str:
         reason = cause.get("reason") if isinstance(cause, dict) else None
         return f"HTTP {error.status_code}: {reason or error.message}"
     return type(error).__name__ + (f": {error.message}" if error.message else "")
+
+
+def _failure(exc: ApiError | TransportError) -> StoreRefusedError | StoreUnavailableError:
+    """Refused (a 4xx: the API's 502) or unavailable (down, timed out, 5xx, 429: 503)."""
+    if isinstance(exc, ApiError):
+        if _refused(exc.status_code):
+            return StoreRefusedError(f"Elasticsearch refused the request: {_reason(exc)}")
+        return StoreUnavailableError(f"Elasticsearch did not answer: {_reason(exc)}", "failed")
+    reason: Reason = "timeout" if isinstance(exc, ConnectionTimeout) else "unreachable"
+    return StoreUnavailableError(f"Elasticsearch did not answer: {_reason(exc)}", reason)
 
 
 def _error_reason(error: Any) -> str:
@@ -170,8 +178,13 @@ class TraceStore:
         settings: ApiSettings,
         metrics: ApiMetrics,
         cpu: CpuPool,
+        raw_client: AsyncElasticsearch | None = None,
     ) -> None:
+        """``raw_client`` answers with undecoded bodies (:class:`RawJsonSerializer`): a
+        trace's pages are decoded by ``cpu``'s workers, never on the event loop.
+        """
         self._client = client
+        self._raw_client = raw_client or client
         self._settings = settings
         self._metrics = metrics
         self._cpu = cpu
@@ -185,20 +198,9 @@ class TraceStore:
         self._metrics.es_requests.labels(operation).inc()
         try:
             response = await request
-        except ApiError as exc:
+        except (ApiError, TransportError) as exc:
             self._metrics.es_errors.labels(operation).inc()
-            if _refused(exc.status_code):
-                detail = f"Elasticsearch refused the request: {_reason(exc)}"
-                raise StoreRefusedError(detail) from exc
-            raise StoreUnavailableError(
-                f"Elasticsearch did not answer: {_reason(exc)}", "failed"
-            ) from exc
-        except TransportError as exc:
-            self._metrics.es_errors.labels(operation).inc()
-            reason: Reason = "timeout" if isinstance(exc, ConnectionTimeout) else "unreachable"
-            raise StoreUnavailableError(
-                f"Elasticsearch did not answer: {_reason(exc)}", reason
-            ) from exc
+            raise _failure(exc) from exc
         finally:
             self._metrics.es_latency.labels(operation).observe(time.perf_counter() - started)
         body = response.body
@@ -229,6 +231,35 @@ class TraceStore:
                 f"Elasticsearch could not run the search (HTTP {status}): {reason}"
             )
         return list(responses)
+
+    async def _msearch_summaries(self, searches: list[dict[str, Any]]) -> tuple[bytes, list[Any]]:
+        """A trace ``_msearch``: its raw answer and, decoded by a worker, each search's
+        :class:`~correlate.assemble.ItemSummary`. Errors as :meth:`_msearch`.
+        """
+        started = time.perf_counter()
+        self._metrics.es_requests.labels("msearch").inc()
+        try:
+            response = await self._raw_client.msearch(searches=searches)
+        except (ApiError, TransportError) as exc:
+            self._metrics.es_errors.labels("msearch").inc()
+            raise _failure(exc) from exc
+        finally:
+            self._metrics.es_latency.labels("msearch").observe(time.perf_counter() - started)
+        body = response.body
+        raw = body.data if isinstance(body, RawJson) else orjson.dumps(body)
+        summaries = await self._cpu.run(summarise_msearch, raw)
+        for number, item in enumerate(summaries):
+            if item.error is None:
+                continue
+            reason = _error_reason(item.error)
+            header = searches[2 * number] if 2 * number < len(searches) else {}
+            self._metrics.es_errors.labels("msearch").inc()
+            if _refused(item.status):
+                raise _SearchRefusedError(str(header.get("index", "?")), item.status, reason)
+            raise StoreUnavailableError(
+                f"Elasticsearch could not run the search (HTTP {item.status}): {reason}"
+            )
+        return raw, summaries
 
     async def _plan(
         self, kind: str, indices: list[str], fields: Sequence[str], install: str
@@ -266,8 +297,9 @@ class TraceStore:
         groups = [(names, via) for names, via in ((plan.exact, False), (plan.via_keyword, True))]
         return [(names, via) for names, via in groups if names], plan.problems
 
-    async def fetch_trace(self, trace_id: str, window: Window, *, limit_logs: int) -> FetchedTrace:
-        """Every span (up to ``api_max_spans``) and the first ``limit_logs`` logs of a trace.
+    async def fetch_trace(self, trace_id: str, window: Window, *, limit_logs: int) -> TraceJob:
+        """Every span (up to ``api_max_spans``) and the first ``limit_logs`` logs of a trace,
+        as raw pages for :func:`correlate.assemble.assemble`.
 
         The first pages of both come in one ``_msearch``; larger traces continue with
         ``search_after`` rounds, each one ``_msearch`` for whichever queries need more.
@@ -310,7 +342,7 @@ class TraceStore:
         limit_logs: int,
         *,
         force: bool,
-    ) -> FetchedTrace:
+    ) -> TraceJob:
         settings = self._settings
         page = settings.api_page_size
         span_groups, span_problems = await self._groups(
@@ -319,54 +351,47 @@ class TraceStore:
         log_groups, log_problems = await self._groups(
             "log", log_names, LOG_ID_FIELDS, _INSTALL_LOGS, force=force
         )
-        requests = 2 if force else 0
         notes = [f"not searched: {problem}" for problem in span_problems + log_problems]
         cursors = [
             _Cursor("spans", names, settings.api_max_spans, via) for names, via in span_groups
         ] + [_Cursor("logs", names, limit_logs, via) for names, via in log_groups]
 
-        pending = [(cursor, min(page, cursor.limit)) for cursor in cursors]
+        pages: list[bytes] = []
+        layout: list[list[tuple[int, int]]] = []
+        pending = [(number, min(page, cursor.limit)) for number, cursor in enumerate(cursors)]
         while pending:
             searches: list[dict[str, Any]] = []
-            for cursor, size in pending:
+            for number, size in pending:
+                cursor = cursors[number]
                 searches += [
                     search_header(cursor.indices),
                     cursor.search(trace_id, searched, size),
                 ]
-            responses = await self._msearch(searches)
-            requests += 1
-            for (cursor, size), response in zip(pending, responses, strict=True):
-                _take(cursor, response, size, notes)
-            pending = [(cursor, min(page, cursor.wanted)) for cursor in cursors if cursor.more()]
-
-        span_cursors = [cursor for cursor in cursors if cursor.kind == "spans"]
-        log_cursors = [cursor for cursor in cursors if cursor.kind == "logs"]
-        # Parsing thousands of documents is CPU work: off the event loop.
-        fetched = await self._cpu.run(
-            _parse_hits,
-            trace_id,
-            [hit for cursor in span_cursors for hit in cursor.hits],
-            [cursor.hits for cursor in log_cursors],
-            settings.api_max_spans,
-            limit_logs,
+            raw, summaries = await self._msearch_summaries(searches)
+            pages.append(raw)
+            layout.append(
+                [
+                    (number, _take(cursors[number], summary, size, notes))
+                    for (number, size), summary in zip(pending, summaries, strict=True)
+                ]
+            )
+            pending = [
+                (number, min(page, cursor.wanted))
+                for number, cursor in enumerate(cursors)
+                if cursor.more()
+            ]
+        return TraceJob(
+            trace_id=trace_id,
+            pages=pages,
+            layout=layout,
+            kinds=[cursor.kind for cursor in cursors],
+            notes=notes,
+            span_total=sum(cursor.total for cursor in cursors if cursor.kind == "spans"),
+            log_total=sum(cursor.total for cursor in cursors if cursor.kind == "logs"),
+            max_spans=settings.api_max_spans,
+            limit_logs=limit_logs,
+            skew_tolerance_us=settings.api_clock_skew_tolerance_ms * 1000,
         )
-        notes += fetched.notes  # unreadable span documents
-        span_total = sum(cursor.total for cursor in span_cursors)
-        if span_total > settings.api_max_spans:
-            notes.append(
-                f"showing the first {settings.api_max_spans} of {span_total} spans "
-                "(the API's span limit, TRACELINK_API_MAX_SPANS)"
-            )
-        log_total = sum(cursor.total for cursor in log_cursors)
-        if log_total > len(fetched.logs):
-            notes.append(
-                f"showing the first {len(fetched.logs)} of {log_total} logs "
-                f"(limit_logs={limit_logs})"
-            )
-        fetched.log_total = log_total
-        fetched.notes = notes
-        fetched.es_requests = requests
-        return fetched
 
     async def find_log(self, event_id: str) -> LogRecord | None:
         """The log record with ``event.id`` (or ``_id``) ``event_id``, newest copy first."""
@@ -446,65 +471,32 @@ def _newest_first(record: LogRecord) -> int:
     return _UNTIMED if stamp is None else -stamp
 
 
-def _parse_hits(
-    trace_id: str,
-    span_hits: list[dict[str, Any]],
-    log_groups: list[list[dict[str, Any]]],
-    max_spans: int,
-    limit_logs: int,
-) -> FetchedTrace:
-    """Hits → models (pure CPU work, run in a worker thread); notes on unreadable spans."""
-    parsed_spans, unreadable = _parse_spans(trace_id, span_hits[:max_spans])
-    logs = [
-        parse_log(hit.get("_source") or {}, doc_id=hit.get("_id"))
-        for hits in log_groups
-        for hit in hits
-    ]
-    if len(log_groups) > 1:
-        # Groups read differently sort on differently mapped fields: merge by time.
-        logs.sort(key=_earliest_first)
-        logs = logs[:limit_logs]
-    return FetchedTrace(
-        spans=parsed_spans,
-        logs=logs,
-        log_total=len(logs),
-        notes=[unreadable] if unreadable else [],
-    )
-
-
-def _take(cursor: _Cursor, response: dict[str, Any], size: int, notes: list[str]) -> None:
-    hits_part = response.get("hits", {})
-    total = hits_part.get("total", {})
-    hits = hits_part.get("hits", [])
-    cursor.total = max(
-        int(total.get("value", 0)) if isinstance(total, dict) else int(total or 0),
-        len(cursor.hits) + len(hits),
-    )
-    cursor.hits.extend(hits[: max(cursor.limit - len(cursor.hits), 0)])
-    cursor.last_page_full = size > 0 and len(hits) >= size
-    shards = response.get("_shards", {})
-    failed = int(shards.get("failed", 0) or 0)
-    if failed:
+def _take(cursor: _Cursor, summary: ItemSummary, size: int, notes: list[str]) -> int:
+    """Account one page of ``cursor``; returns how many of its hits to keep."""
+    take = max(min(summary.hit_count, cursor.limit - cursor.taken), 0)
+    cursor.total = max(summary.total, cursor.taken + summary.hit_count)
+    cursor.taken += take
+    cursor.last_sort = summary.last_sort
+    cursor.last_page_full = size > 0 and summary.hit_count >= size
+    if summary.shards_failed:
         notes.append(
-            f"{failed} of {shards.get('total', '?')} Elasticsearch shards failed to answer: "
-            "the trace may be incomplete"
+            f"{summary.shards_failed} of {summary.shards_total} Elasticsearch shards failed "
+            "to answer: the trace may be incomplete"
         )
+    return take
 
 
-def _parse_spans(trace_id: str, hits: Sequence[dict[str, Any]]) -> tuple[list[Span], str | None]:
-    spans: list[Span] = []
-    problems: list[str] = []
-    for hit in hits:
-        try:
-            span = parse_span(hit.get("_source") or {})
-        except SpanFormatError as exc:
-            problems.append(f"{hit.get('_index')}/{hit.get('_id')}: {exc}")
-            continue
-        if span.trace_id == trace_id:
-            spans.append(span)
-    if not problems:
-        return spans, None
-    return spans, (
-        f"{len(problems)} span document(s) could not be read and are not shown "
-        f"(first: {problems[0]})"
-    )
+class RawJson:
+    """An Elasticsearch answer's body as it arrived (decoded later, off the event loop)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class RawJsonSerializer(OrjsonSerializer):
+    """Serialises requests as usual; hands answers over undecoded, as :class:`RawJson`."""
+
+    def loads(self, data: bytes) -> Any:
+        return RawJson(data)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Annotated, Final
+from dataclasses import dataclass, replace
+from typing import Annotated, Final, Literal
 
-import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
+from correlate.assemble import TraceJob, assemble
 from correlate.deps import CpuDep, SettingsDep, StoreDep, require_token
 from correlate.errors import error_responses
-from correlate.join import CorrelatedTrace, join_trace
-from correlate.links import kibana_discover_url, trace_links
+from correlate.join import CorrelatedTrace
+from correlate.links import trace_links
+from correlate.offload import CpuPool
 from correlate.query import Window
-from correlate.render import render_trace
 from correlate.times import parse_bound_us
 from tracelink.ids import TRACE_ID_HEX, normalize_trace_id
 
@@ -91,17 +91,24 @@ def _window(start: str | None, end: str | None, padding_us: int) -> Window:
     return window
 
 
+@dataclass(frozen=True)
+class _Request:
+    job: TraceJob
+    bounded: bool
+
+
 async def correlate(
     *,
     trace_id: TraceIdPath,
     settings: SettingsDep,
     store: StoreDep,
-    cpu: CpuDep,
     start: StartQuery = None,
     end: EndQuery = None,
     limit_logs: LimitLogsQuery = None,
-) -> CorrelatedTrace:
-    """Fetch, join and link one trace (the dependency both representations share)."""
+) -> _Request:
+    """Check the input and fetch the trace's pages (the dependency both representations
+    share); joining and rendering happen in a worker (:func:`_answer`).
+    """
     raw_trace_id = trace_id
     trace_id = parse_trace_id(raw_trace_id)
     window = _window(start, end, settings.api_window_padding * 1_000_000)
@@ -113,40 +120,29 @@ async def correlate(
             detail=f"limit_logs: at most {settings.api_max_limit_logs} "
             "(the server's TRACELINK_API_MAX_LIMIT_LOGS)",
         )
-    fetched = await store.fetch_trace(trace_id, window, limit_logs=limit_logs)
-    trace = await cpu.run(
-        partial(
-            join_trace,
-            trace_id,
-            fetched.spans,
-            fetched.logs,
-            log_total=fetched.log_total,
-            skew_tolerance_us=settings.api_clock_skew_tolerance_ms * 1000,
-            notes=fetched.notes,
-        )
+    job = await store.fetch_trace(trace_id, window, limit_logs=limit_logs)
+    job = replace(
+        job,
+        links=trace_links(settings, trace_id),
+        kibana_url=settings.kibana_url,
+        kibana_log_data_view=settings.kibana_log_data_view,
     )
-    if trace.empty:
-        where = " in the given time window" if window.bounded else ""
+    return _Request(job, window.bounded)
+
+
+async def _answer(request: _Request, cpu: CpuPool, output: Literal["json", "html"]) -> bytes:
+    # Decode, read, join and serialise or render: CPU work, done by a worker (off the loop).
+    body = await cpu.run(assemble, replace(request.job, output=output))
+    if body is None:
+        where = " in the given time window" if request.bounded else ""
         raise HTTPException(
             status_code=404,
-            detail=f"no spans and no logs found for trace {trace_id}{where}",
+            detail=f"no spans and no logs found for trace {request.job.trace_id}{where}",
         )
-    start_us = trace.summary.start_us
-    end_us = None if start_us is None else start_us + trace.summary.duration_us
-    trace.links = {
-        **trace_links(settings, trace_id),
-        "kibana": kibana_discover_url(
-            settings.kibana_url,
-            settings.kibana_log_data_view,
-            trace_id,
-            start_us=start_us,
-            end_us=end_us,
-        ),
-    }
-    return trace
+    return body
 
 
-CorrelatedDep = Annotated[CorrelatedTrace, Depends(correlate)]
+CorrelatedDep = Annotated[_Request, Depends(correlate)]
 
 
 @router.get(
@@ -164,8 +160,7 @@ CorrelatedDep = Annotated[CorrelatedTrace, Depends(correlate)]
     },
 )
 async def get_correlated_trace(trace: CorrelatedDep, cpu: CpuDep) -> Response:
-    # Tens of megabytes for a big trace: serialised off the event loop.
-    return Response(await cpu.run(orjson.dumps, trace), media_type="application/json")
+    return Response(await _answer(trace, cpu, "json"), media_type="application/json")
 
 
 @router.get(
@@ -178,7 +173,7 @@ async def get_correlated_trace(trace: CorrelatedDep, cpu: CpuDep) -> Response:
     },
 )
 async def view_correlated_trace(trace: CorrelatedDep, cpu: CpuDep) -> HTMLResponse:
-    return HTMLResponse(await cpu.run(render_trace, trace))
+    return HTMLResponse(await _answer(trace, cpu, "html"))
 
 
 @router.get("/correlate/{rest:path}", include_in_schema=False)
