@@ -56,14 +56,14 @@ def big_trace(span_count: int, logs_per_span: int) -> tuple[list[SpanSpec], list
             SpanSpec(BIG_TRACE, f"{n + 1:016x}", parent, service, f"op-{n % 37}", start, 50_000,
                      tags={"http.method": "GET", "http.status_code": 200})
         )  # fmt: skip
-        for i in range(logs_per_span):
-            docs.append(
-                log_document(trace_id=BIG_TRACE, span_id=f"{n + 1:016x}",
-                             timestamp=_stamp(start + 1_000 + i * 4_000),
-                             message=f"step {i} of request {n}: processed item {i * 7}",
-                             event_id=f"big-{n:06d}-{i:03d}", service=service,
-                             extra={"labels.order_id": f"o-{n}"})
-            )  # fmt: skip
+        docs += [
+            log_document(trace_id=BIG_TRACE, span_id=f"{n + 1:016x}",
+                         timestamp=_stamp(start + 1_000 + i * 4_000),
+                         message=f"step {i} of request {n}: processed item {i * 7}",
+                         event_id=f"big-{n:06d}-{i:03d}", service=service,
+                         extra={"labels.order_id": f"o-{n}"})
+            for i in range(logs_per_span)
+        ]  # fmt: skip
     return specs, docs
 
 
@@ -81,11 +81,9 @@ async def load_big_trace(es_url: str, prefix: str, span_count: int, logs_per_spa
         for spec in specs:
             operations += [{"index": {"_index": jaeger_span_daily_index(prefix, _BASE)}},
                            spec.document()]  # fmt: skip
+        logs_index = log_index(f"{prefix}-logs", _BASE)
         for doc in docs:
-            operations += [
-                {"create": {"_index": log_index(f"{prefix}-logs", _BASE), "_id": doc["event"]["id"]}},
-                doc,
-            ]  # fmt: skip
+            operations += [{"create": {"_index": logs_index, "_id": doc["event"]["id"]}}, doc]
         # Small bulks: aiohttp warns (an error under pytest) about bodies over 1 MiB.
         for first in range(0, len(operations), 1000):
             result = await es.bulk(operations=operations[first : first + 1000])
