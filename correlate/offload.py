@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TypeVar
 
 __all__ = ["CpuPool"]
@@ -42,22 +42,34 @@ class CpuPool:
     """
 
     def __init__(self, workers: int) -> None:
-        self._executor: Executor
-        if workers > 0:
+        self._workers = workers
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> Executor:
+        if self._workers > 0:
             # spawn, not fork: the API process runs threads (the loop, the ES client's
             # resolver), and a forked child may inherit a lock some thread held.
-            self._executor = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            return ProcessPoolExecutor(
+                max_workers=self._workers, mp_context=multiprocessing.get_context("spawn")
             )
-        else:
-            self._executor = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="tracelink-api-cpu"
-            )
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracelink-api-cpu")
 
     async def run(self, function: Callable[..., T], *args: object) -> T:
-        """``function(*args)`` in a worker; the caller's task awaits the result."""
+        """``function(*args)`` in a worker; the caller's task awaits the result.
+
+        A pool whose worker died (killed for memory, say) is broken for good: it is replaced
+        and the step tried once more, so one lost worker never turns every later request
+        into an error.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, function, *args)
+        executor = self._executor
+        try:
+            return await loop.run_in_executor(executor, function, *args)
+        except BrokenExecutor:
+            if self._executor is executor:
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._new_executor()
+            return await loop.run_in_executor(self._executor, function, *args)
 
     def close(self) -> None:
         """Cancel queued steps, finish running ones, stop the workers. Idempotent."""

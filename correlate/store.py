@@ -62,6 +62,8 @@ __all__ = [
 
 _log = logging.getLogger("correlate")
 
+_MAX_CHECKED = 1024
+
 Reason = Literal["unreachable", "timeout", "failed"]
 
 _INSTALL_SPANS = (
@@ -293,6 +295,9 @@ class TraceStore:
             return [(indices, False)], []
         plan = await self._plan(kind, indices, fields, install)
         if plan.needs_keyword:
+            if len(self._checked) >= _MAX_CHECKED:
+                # Bounded: every distinct window is its own expression.
+                self._checked.clear()
             self._checked.add(key)
         groups = [(names, via) for names, via in ((plan.exact, False), (plan.via_keyword, True))]
         return [(names, via) for names, via in groups if names], plan.problems
