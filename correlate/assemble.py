@@ -13,7 +13,7 @@ sort values, errors); :func:`assemble` builds the answer from every page.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
@@ -24,49 +24,131 @@ from correlate.logs import LogRecord, parse_log
 from correlate.render import render_trace
 from correlate.spans import Span, SpanFormatError, parse_span
 
-__all__ = ["ItemSummary", "TraceJob", "assemble", "summarise_msearch"]
+__all__ = [
+    "ItemSummary",
+    "Presentation",
+    "Search",
+    "Step",
+    "TraceJob",
+    "assemble",
+    "page_step",
+    "shard_notes",
+    "summarise_msearch",
+]
 
 _UNTIMED = 2**63
 
 
 @dataclass(frozen=True)
+class Search:
+    """One search of an ``_msearch``: its cursor, page size, and the cursor's state before."""
+
+    cursor: int
+    size: int
+    taken: int
+    limit: int
+
+
+@dataclass(frozen=True)
 class ItemSummary:
-    """What paging needs from one search of an ``_msearch`` answer."""
+    """What paging needs from one search of an ``_msearch`` answer.
+
+    ``take``: how many of its hits to keep (the cursor's limit); ``more``: whether the
+    cursor needs another page (this one was full and fewer than it wants were kept).
+    """
 
     status: int | None = None
     error: Any = None
     total: int = 0
-    hit_count: int = 0
+    take: int = 0
+    more: bool = False
     last_sort: list[Any] | None = None
     shards_failed: int = 0
     shards_total: Any = None
 
 
-def summarise_msearch(raw: bytes) -> list[ItemSummary]:
+def _summary(item: Any, search: Search) -> ItemSummary:
+    if "error" in item:
+        status = item.get("status")
+        return ItemSummary(status=status if isinstance(status, int) else None, error=item["error"])
+    hits_part = item.get("hits", {})
+    hits = hits_part.get("hits", [])
+    raw_total = hits_part.get("total", {})
+    reported = (
+        int(raw_total.get("value", 0)) if isinstance(raw_total, dict) else int(raw_total or 0)
+    )
+    total = max(reported, search.taken + len(hits))
+    take = max(min(len(hits), search.limit - search.taken), 0)
+    full = search.size > 0 and len(hits) >= search.size
+    shards = item.get("_shards", {})
+    return ItemSummary(
+        total=total,
+        take=take,
+        more=full and min(total, search.limit) - (search.taken + take) > 0,
+        last_sort=hits[-1].get("sort") if hits else None,
+        shards_failed=int(shards.get("failed", 0) or 0),
+        shards_total=shards.get("total", "?"),
+    )
+
+
+def summarise_msearch(raw: bytes, searches: Sequence[Search]) -> list[ItemSummary]:
     """One :class:`ItemSummary` per search of a raw ``_msearch`` answer, in order."""
     body = orjson.loads(raw) if raw else {}
-    summaries: list[ItemSummary] = []
-    for item in body.get("responses", []) if isinstance(body, dict) else []:
-        if "error" in item:
-            status = item.get("status")
-            summaries.append(
-                ItemSummary(status=status if isinstance(status, int) else None, error=item["error"])
-            )
-            continue
-        hits_part = item.get("hits", {})
-        hits = hits_part.get("hits", [])
-        total = hits_part.get("total", {})
-        shards = item.get("_shards", {})
-        summaries.append(
-            ItemSummary(
-                total=int(total.get("value", 0)) if isinstance(total, dict) else int(total or 0),
-                hit_count=len(hits),
-                last_sort=hits[-1].get("sort") if hits else None,
-                shards_failed=int(shards.get("failed", 0) or 0),
-                shards_total=shards.get("total", "?"),
-            )
-        )
-    return summaries
+    items = body.get("responses", []) if isinstance(body, dict) else []
+    return [_summary(item, search) for item, search in zip(items, searches, strict=True)]
+
+
+@dataclass(frozen=True)
+class Step:
+    """The outcome of one page: its summaries and, when it was the last, the answer."""
+
+    summaries: list[ItemSummary]
+    done: bool = False
+    body: bytes | None = None
+
+
+def page_step(job: TraceJob, raw: bytes, searches: Sequence[Search], totals: Sequence[int]) -> Step:
+    """Account the page ``raw`` (answering ``searches``; ``totals`` per cursor so far) and,
+    when no cursor needs more and nothing failed, finish the answer right away: a trace of
+    one page is decoded once.
+    """
+    summaries = summarise_msearch(raw, searches)
+    if any(item.error is not None or item.more for item in summaries):
+        return Step(summaries)
+    final = list(totals)
+    for search, item in zip(searches, summaries, strict=True):
+        final[search.cursor] = item.total
+    finished = replace(
+        job,
+        pages=[*job.pages, raw],
+        layout=[
+            *job.layout,
+            [(search.cursor, item.take) for search, item in zip(searches, summaries, strict=True)],
+        ],
+        span_total=sum(t for t, kind in zip(final, job.kinds, strict=True) if kind == "spans"),
+        log_total=sum(t for t, kind in zip(final, job.kinds, strict=True) if kind == "logs"),
+        notes=[*job.notes, *shard_notes(summaries)],
+    )
+    return Step(summaries, done=True, body=assemble(finished))
+
+
+def shard_notes(summaries: Sequence[ItemSummary]) -> list[str]:
+    return [
+        f"{item.shards_failed} of {item.shards_total} Elasticsearch shards failed to answer: "
+        "the trace may be incomplete"
+        for item in summaries
+        if item.shards_failed
+    ]
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """How to present the trace: links (Kibana's needs the trace's times) and the format."""
+
+    links: dict[str, str] = field(default_factory=dict)
+    kibana_url: str = ""
+    kibana_log_data_view: str = ""
+    output: Literal["json", "html"] = "json"
 
 
 @dataclass(frozen=True)
@@ -87,10 +169,7 @@ class TraceJob:
     max_spans: int
     limit_logs: int
     skew_tolerance_us: int
-    links: dict[str, str] = field(default_factory=dict)
-    kibana_url: str = ""
-    kibana_log_data_view: str = ""
-    output: Literal["json", "html"] = "json"
+    presentation: Presentation
 
 
 def _hits(job: TraceJob) -> list[list[dict[str, Any]]]:
@@ -164,10 +243,15 @@ def correlated_trace(job: TraceJob) -> CorrelatedTrace:
     )
     start_us = trace.summary.start_us
     end_us = None if start_us is None else start_us + trace.summary.duration_us
+    shown = job.presentation
     trace.links = {
-        **job.links,
+        **shown.links,
         "kibana": kibana_discover_url(
-            job.kibana_url, job.kibana_log_data_view, job.trace_id, start_us=start_us, end_us=end_us
+            shown.kibana_url,
+            shown.kibana_log_data_view,
+            job.trace_id,
+            start_us=start_us,
+            end_us=end_us,
         ),
     }
     return trace
@@ -178,6 +262,6 @@ def assemble(job: TraceJob) -> bytes | None:
     trace = correlated_trace(job)
     if trace.empty:
         return None
-    if job.output == "html":
+    if job.presentation.output == "html":
         return render_trace(trace).encode()
     return orjson.dumps(trace)

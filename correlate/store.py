@@ -22,14 +22,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Literal
 
 import orjson
 from elasticsearch import ApiError, AsyncElasticsearch, ConnectionTimeout, TransportError
 from elasticsearch.serializer import OrjsonSerializer
 
-from correlate.assemble import ItemSummary, TraceJob, summarise_msearch
+from correlate.assemble import (
+    ItemSummary,
+    Presentation,
+    Search,
+    TraceJob,
+    assemble,
+    page_step,
+    shard_notes,
+)
 from correlate.logs import LogRecord, parse_log
 from correlate.mappings import (
     LOG_ID_FIELDS,
@@ -105,16 +114,13 @@ class _Cursor:
     limit: int
     via_keyword: bool = False
     taken: int = 0
-    last_sort: list[Any] | None = None
     total: int = 0
-    last_page_full: bool = False
+    last_sort: list[Any] | None = None
+    more: bool = True
 
     @property
     def wanted(self) -> int:
         return min(self.total, self.limit) - self.taken
-
-    def more(self) -> bool:
-        return self.last_page_full and self.wanted > 0
 
     def search(self, trace_id: str, window: Window, size: int) -> dict[str, Any]:
         build = span_search if self.kind == "spans" else log_search
@@ -234,10 +240,8 @@ class TraceStore:
             )
         return list(responses)
 
-    async def _msearch_summaries(self, searches: list[dict[str, Any]]) -> tuple[bytes, list[Any]]:
-        """A trace ``_msearch``: its raw answer and, decoded by a worker, each search's
-        :class:`~correlate.assemble.ItemSummary`. Errors as :meth:`_msearch`.
-        """
+    async def _msearch_raw(self, searches: list[dict[str, Any]]) -> bytes:
+        """A trace ``_msearch``, its answer undecoded (decoding is the workers' job)."""
         started = time.perf_counter()
         self._metrics.es_requests.labels("msearch").inc()
         try:
@@ -248,8 +252,10 @@ class TraceStore:
         finally:
             self._metrics.es_latency.labels("msearch").observe(time.perf_counter() - started)
         body = response.body
-        raw = body.data if isinstance(body, RawJson) else orjson.dumps(body)
-        summaries = await self._cpu.run(summarise_msearch, raw)
+        return body.data if isinstance(body, RawJson) else orjson.dumps(body)
+
+    def _check(self, summaries: Sequence[ItemSummary], searches: list[dict[str, Any]]) -> None:
+        """Raise for the first search Elasticsearch refused or failed (as :meth:`_msearch`)."""
         for number, item in enumerate(summaries):
             if item.error is None:
                 continue
@@ -261,7 +267,6 @@ class TraceStore:
             raise StoreUnavailableError(
                 f"Elasticsearch could not run the search (HTTP {item.status}): {reason}"
             )
-        return raw, summaries
 
     async def _plan(
         self, kind: str, indices: list[str], fields: Sequence[str], install: str
@@ -302,14 +307,18 @@ class TraceStore:
         groups = [(names, via) for names, via in ((plan.exact, False), (plan.via_keyword, True))]
         return [(names, via) for names, via in groups if names], plan.problems
 
-    async def fetch_trace(self, trace_id: str, window: Window, *, limit_logs: int) -> TraceJob:
-        """Every span (up to ``api_max_spans``) and the first ``limit_logs`` logs of a trace,
-        as raw pages for :func:`correlate.assemble.assemble`.
+    async def fetch_trace(
+        self, trace_id: str, window: Window, *, limit_logs: int, presentation: Presentation
+    ) -> bytes | None:
+        """The finished answer for a trace (:func:`correlate.assemble.assemble`): every span
+        (up to ``api_max_spans``) and the first ``limit_logs`` logs; ``None`` when storage
+        has neither.
 
         The first pages of both come in one ``_msearch``; larger traces continue with
-        ``search_after`` rounds, each one ``_msearch`` for whichever queries need more.
-        A refused search is diagnosed once with ``_field_caps`` and, where the cause is an
-        index mapped without the templates, run again reading it through ``.keyword``.
+        ``search_after`` rounds, each one ``_msearch`` for whichever queries need more. The
+        workers account each page and build the answer with the last one. A refused search
+        is diagnosed once with ``_field_caps`` and, where the cause is an index mapped
+        without the templates, run again reading it through ``.keyword``.
         """
         settings = self._settings
         searched = window.padded(settings.api_window_padding * 1_000_000)
@@ -322,16 +331,21 @@ class TraceStore:
         log_names = log_indices(
             settings.log_index_prefix, searched, max_days=settings.api_window_max_days
         )
+        fetch = partial(
+            self._fetch,
+            trace_id=trace_id,
+            searched=searched,
+            span_names=span_names,
+            log_names=log_names,
+            limit_logs=limit_logs,
+            presentation=presentation,
+        )
         try:
-            return await self._fetch(
-                trace_id, searched, span_names, log_names, limit_logs, force=False
-            )
+            return await fetch(force=False)
         except _SearchRefusedError as refused:
             first = refused
         try:
-            return await self._fetch(
-                trace_id, searched, span_names, log_names, limit_logs, force=True
-            )
+            return await fetch(force=True)
         except _SearchRefusedError as again:
             raise StoreRefusedError(
                 f"Elasticsearch refused the search of {again.index} (HTTP {again.status}): "
@@ -340,14 +354,15 @@ class TraceStore:
 
     async def _fetch(
         self,
+        *,
         trace_id: str,
         searched: Window,
         span_names: list[str],
         log_names: list[str],
         limit_logs: int,
-        *,
+        presentation: Presentation,
         force: bool,
-    ) -> TraceJob:
+    ) -> bytes | None:
         settings = self._settings
         page = settings.api_page_size
         span_groups, span_problems = await self._groups(
@@ -356,47 +371,61 @@ class TraceStore:
         log_groups, log_problems = await self._groups(
             "log", log_names, LOG_ID_FIELDS, _INSTALL_LOGS, force=force
         )
-        notes = [f"not searched: {problem}" for problem in span_problems + log_problems]
         cursors = [
             _Cursor("spans", names, settings.api_max_spans, via) for names, via in span_groups
         ] + [_Cursor("logs", names, limit_logs, via) for names, via in log_groups]
-
-        pages: list[bytes] = []
-        layout: list[list[tuple[int, int]]] = []
+        job = TraceJob(
+            trace_id=trace_id,
+            pages=[],
+            layout=[],
+            kinds=[cursor.kind for cursor in cursors],
+            notes=[f"not searched: {problem}" for problem in span_problems + log_problems],
+            span_total=0,
+            log_total=0,
+            max_spans=settings.api_max_spans,
+            limit_logs=limit_logs,
+            skew_tolerance_us=settings.api_clock_skew_tolerance_ms * 1000,
+            presentation=presentation,
+        )
         pending = [(number, min(page, cursor.limit)) for number, cursor in enumerate(cursors)]
-        while pending:
+        if not pending:
+            return await self._cpu.run(assemble, job)
+        while True:
             searches: list[dict[str, Any]] = []
+            specs: list[Search] = []
             for number, size in pending:
                 cursor = cursors[number]
-                searches += [
-                    search_header(cursor.indices),
-                    cursor.search(trace_id, searched, size),
-                ]
-            raw, summaries = await self._msearch_summaries(searches)
-            pages.append(raw)
-            layout.append(
-                [
-                    (number, _take(cursors[number], summary, size, notes))
-                    for (number, size), summary in zip(pending, summaries, strict=True)
-                ]
+                searches += [search_header(cursor.indices), cursor.search(trace_id, searched, size)]
+                specs.append(Search(number, size, cursor.taken, cursor.limit))
+            raw = await self._msearch_raw(searches)
+            totals = [cursor.total for cursor in cursors]
+            step = await self._cpu.run(page_step, job, raw, specs, totals)
+            self._check(step.summaries, searches)
+            if step.done:
+                return step.body
+            for spec, item in zip(specs, step.summaries, strict=True):
+                cursor = cursors[spec.cursor]
+                cursor.total = item.total
+                cursor.taken += item.take
+                cursor.last_sort = item.last_sort
+                cursor.more = item.more
+            job = replace(
+                job,
+                pages=[*job.pages, raw],
+                layout=[
+                    *job.layout,
+                    [
+                        (spec.cursor, item.take)
+                        for spec, item in zip(specs, step.summaries, strict=True)
+                    ],
+                ],
+                notes=[*job.notes, *shard_notes(step.summaries)],
             )
             pending = [
                 (number, min(page, cursor.wanted))
                 for number, cursor in enumerate(cursors)
-                if cursor.more()
+                if cursor.more
             ]
-        return TraceJob(
-            trace_id=trace_id,
-            pages=pages,
-            layout=layout,
-            kinds=[cursor.kind for cursor in cursors],
-            notes=notes,
-            span_total=sum(cursor.total for cursor in cursors if cursor.kind == "spans"),
-            log_total=sum(cursor.total for cursor in cursors if cursor.kind == "logs"),
-            max_spans=settings.api_max_spans,
-            limit_logs=limit_logs,
-            skew_tolerance_us=settings.api_clock_skew_tolerance_ms * 1000,
-        )
 
     async def find_log(self, event_id: str) -> LogRecord | None:
         """The log record with ``event.id`` (or ``_id``) ``event_id``, newest copy first."""
@@ -474,21 +503,6 @@ def _earliest_first(record: LogRecord) -> tuple[int, str]:
 def _newest_first(record: LogRecord) -> int:
     stamp = record.timestamp_us
     return _UNTIMED if stamp is None else -stamp
-
-
-def _take(cursor: _Cursor, summary: ItemSummary, size: int, notes: list[str]) -> int:
-    """Account one page of ``cursor``; returns how many of its hits to keep."""
-    take = max(min(summary.hit_count, cursor.limit - cursor.taken), 0)
-    cursor.total = max(summary.total, cursor.taken + summary.hit_count)
-    cursor.taken += take
-    cursor.last_sort = summary.last_sort
-    cursor.last_page_full = size > 0 and summary.hit_count >= size
-    if summary.shards_failed:
-        notes.append(
-            f"{summary.shards_failed} of {summary.shards_total} Elasticsearch shards failed "
-            "to answer: the trace may be incomplete"
-        )
-    return take
 
 
 class RawJson:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
-from correlate.assemble import TraceJob, assemble
-from correlate.deps import CpuDep, SettingsDep, StoreDep, require_token
+from correlate.assemble import Presentation
+from correlate.deps import SettingsDep, StoreDep, require_token
 from correlate.errors import error_responses
 from correlate.join import CorrelatedTrace
 from correlate.links import trace_links
-from correlate.offload import CpuPool
 from correlate.query import Window
+from correlate.settings import ApiSettings
+from correlate.store import TraceStore
 from correlate.times import parse_bound_us
 from tracelink.ids import TRACE_ID_HEX, normalize_trace_id
 
@@ -93,22 +94,20 @@ def _window(start: str | None, end: str | None, padding_us: int) -> Window:
 
 @dataclass(frozen=True)
 class _Request:
-    job: TraceJob
-    bounded: bool
+    trace_id: str
+    window: Window
+    limit_logs: int
 
 
 async def correlate(
     *,
     trace_id: TraceIdPath,
     settings: SettingsDep,
-    store: StoreDep,
     start: StartQuery = None,
     end: EndQuery = None,
     limit_logs: LimitLogsQuery = None,
 ) -> _Request:
-    """Check the input and fetch the trace's pages (the dependency both representations
-    share); joining and rendering happen in a worker (:func:`_answer`).
-    """
+    """The checked input (the dependency both representations share)."""
     raw_trace_id = trace_id
     trace_id = parse_trace_id(raw_trace_id)
     window = _window(start, end, settings.api_window_padding * 1_000_000)
@@ -120,24 +119,27 @@ async def correlate(
             detail=f"limit_logs: at most {settings.api_max_limit_logs} "
             "(the server's TRACELINK_API_MAX_LIMIT_LOGS)",
         )
-    job = await store.fetch_trace(trace_id, window, limit_logs=limit_logs)
-    job = replace(
-        job,
-        links=trace_links(settings, trace_id),
+    return _Request(trace_id, window, limit_logs)
+
+
+async def _answer(
+    request: _Request, settings: ApiSettings, store: TraceStore, output: Literal["json", "html"]
+) -> bytes:
+    """Fetch, join and link the trace; the body as ``output``, or a 404."""
+    presentation = Presentation(
+        links=trace_links(settings, request.trace_id),
         kibana_url=settings.kibana_url,
         kibana_log_data_view=settings.kibana_log_data_view,
+        output=output,
     )
-    return _Request(job, window.bounded)
-
-
-async def _answer(request: _Request, cpu: CpuPool, output: Literal["json", "html"]) -> bytes:
-    # Decode, read, join and serialise or render: CPU work, done by a worker (off the loop).
-    body = await cpu.run(assemble, replace(request.job, output=output))
+    body = await store.fetch_trace(
+        request.trace_id, request.window, limit_logs=request.limit_logs, presentation=presentation
+    )
     if body is None:
-        where = " in the given time window" if request.bounded else ""
+        where = " in the given time window" if request.window.bounded else ""
         raise HTTPException(
             status_code=404,
-            detail=f"no spans and no logs found for trace {request.job.trace_id}{where}",
+            detail=f"no spans and no logs found for trace {request.trace_id}{where}",
         )
     return body
 
@@ -159,8 +161,11 @@ CorrelatedDep = Annotated[_Request, Depends(correlate)]
         **error_responses(400, 401, 404, 502, 503),
     },
 )
-async def get_correlated_trace(trace: CorrelatedDep, cpu: CpuDep) -> Response:
-    return Response(await _answer(trace, cpu, "json"), media_type="application/json")
+async def get_correlated_trace(
+    trace: CorrelatedDep, settings: SettingsDep, store: StoreDep
+) -> Response:
+    body = await _answer(trace, settings, store, "json")
+    return Response(body, media_type="application/json")
 
 
 @router.get(
@@ -172,8 +177,10 @@ async def get_correlated_trace(trace: CorrelatedDep, cpu: CpuDep) -> Response:
         **error_responses(400, 401, 404, 502, 503, html=True),
     },
 )
-async def view_correlated_trace(trace: CorrelatedDep, cpu: CpuDep) -> HTMLResponse:
-    return HTMLResponse(await _answer(trace, cpu, "html"))
+async def view_correlated_trace(
+    trace: CorrelatedDep, settings: SettingsDep, store: StoreDep
+) -> HTMLResponse:
+    return HTMLResponse(await _answer(trace, settings, store, "html"))
 
 
 @router.get("/correlate/{rest:path}", include_in_schema=False)
