@@ -227,17 +227,8 @@ class TraceStore:
         body = await self._call("msearch", self._client.msearch(searches=searches))
         responses = body.get("responses", [])
         for number, item in enumerate(responses):
-            if "error" not in item:
-                continue
-            status = item.get("status")
-            reason = _error_reason(item["error"])
-            header = searches[2 * number] if 2 * number < len(searches) else {}
-            if _refused(status):
-                self._metrics.es_errors.labels("msearch").inc()
-                raise _SearchRefusedError(str(header.get("index", "?")), status, reason)
-            raise StoreUnavailableError(
-                f"Elasticsearch could not run the search (HTTP {status}): {reason}"
-            )
+            if "error" in item:
+                raise self._search_failure(searches, number, item.get("status"), item["error"])
         return list(responses)
 
     async def _msearch_raw(self, searches: list[dict[str, Any]]) -> bytes:
@@ -257,16 +248,21 @@ class TraceStore:
     def _check(self, summaries: Sequence[ItemSummary], searches: list[dict[str, Any]]) -> None:
         """Raise for the first search Elasticsearch refused or failed (as :meth:`_msearch`)."""
         for number, item in enumerate(summaries):
-            if item.error is None:
-                continue
-            reason = _error_reason(item.error)
-            header = searches[2 * number] if 2 * number < len(searches) else {}
-            self._metrics.es_errors.labels("msearch").inc()
-            if _refused(item.status):
-                raise _SearchRefusedError(str(header.get("index", "?")), item.status, reason)
-            raise StoreUnavailableError(
-                f"Elasticsearch could not run the search (HTTP {item.status}): {reason}"
-            )
+            if item.error is not None:
+                raise self._search_failure(searches, number, item.status, item.error)
+
+    def _search_failure(
+        self, searches: list[dict[str, Any]], number: int, status: Any, error: Any
+    ) -> _SearchRefusedError | StoreUnavailableError:
+        """The exception for search ``number`` of ``searches`` that answered ``error``."""
+        self._metrics.es_errors.labels("msearch").inc()
+        reason = _error_reason(error)
+        header = searches[2 * number] if 2 * number < len(searches) else {}
+        if _refused(status):
+            return _SearchRefusedError(str(header.get("index", "?")), status, reason)
+        return StoreUnavailableError(
+            f"Elasticsearch could not run the search (HTTP {status}): {reason}"
+        )
 
     async def _plan(
         self, kind: str, indices: list[str], fields: Sequence[str], install: str
