@@ -47,7 +47,7 @@ class ApiMetrics:
         )
         self.es_requests = Counter(
             "tracelink_api_es_requests",
-            "Elasticsearch requests made, by operation (msearch, search, info)",
+            "Elasticsearch requests made, by operation (msearch, field_caps, info)",
             ["operation"],
             registry=self.registry,
         )

@@ -113,9 +113,12 @@ def span_indices(
     plus the rollover read alias; every span index when the window is open or too long.
 
     ``read_alias`` is a read alias of the user's choosing (Jaeger's
-    ``indices.spans.rotation.manual_rollover.read_alias`` / ``auto_rollover.read_alias``):
-    always searched, since its backing indices may be named anything. Elasticsearch searches
-    an index reached through several names once.
+    ``indices.spans.rotation.manual_rollover.read_alias`` / ``auto_rollover.read_alias``:
+    ``ManualRolloverRotation`` / ``AutoRolloverRotation`` in
+    ``internal/storage/elasticsearch/config/config_rotation.go`` of Jaeger v2.20.0, used
+    as given by ``internal/storage/elasticsearch/indices/build.go``, which defaults it to
+    ``<prefix>jaeger-span-read``): always searched, since its backing indices may be named
+    anything. Elasticsearch searches an index reached through several names once.
     """
     days = _days(window, max_days)
     pattern = jaeger_span_pattern(jaeger_prefix)
