@@ -117,7 +117,7 @@ def span_indices(
     ``ManualRolloverRotation`` / ``AutoRolloverRotation`` in
     ``internal/storage/elasticsearch/config/config_rotation.go`` of Jaeger v2.20.0, used
     as given by ``internal/storage/elasticsearch/indices/build.go``, which defaults it to
-    ``<prefix>jaeger-span-read``): always searched, since its backing indices may be named
+    ``[<prefix>-]jaeger-span-read``): always searched, since its backing indices may be named
     anything. Elasticsearch searches an index reached through several names once.
     """
     days = _days(window, max_days)
