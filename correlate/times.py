@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-__all__ = ["format_time_us", "parse_bound_us", "parse_time_us"]
+__all__ = ["format_time_us", "in_time_range", "parse_bound_us", "parse_time_us"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 # Far enough to cover any real trace, near enough that datetime arithmetic cannot overflow.
@@ -46,24 +46,52 @@ def format_time_us(value: int) -> str:
     return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
-def parse_bound_us(value: str) -> int:
-    """A ``start``/``end`` query value: RFC 3339 with an offset, or integer epoch µs.
+def parse_bound_us(value: str, *, margin_us: int = 0) -> int:
+    """A ``start``/``end``/``since`` query value: RFC 3339 with an offset, or integer epoch µs.
 
-    Raises ``ValueError`` with a message meant for the API user.
+    Accepted: 1970-01-01T00:00:00Z up to 9999-12-31T23:59:59.999999Z minus ``margin_us``
+    (the padding the caller adds to the window must still end inside that range). Raises
+    ``ValueError`` with a message meant for the API user.
     """
+    return _check_range(_parse_bound(value), margin_us)
+
+
+def _parse_bound(value: str) -> int:
     text = value.strip()
-    if text.isdigit():
-        micros = int(text)
-        if micros > _MAX_US:
+    # ASCII only: str.isdigit() also accepts other scripts' digits ("١٢٣").
+    if text.isascii() and text.isdigit():
+        if len(text) > _MAX_DIGITS:
             raise ValueError("epoch microseconds out of range")
-        return micros
+        return int(text)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError("expected RFC 3339 (2026-11-22T10:23:47Z) or epoch microseconds") from None
     if moment.tzinfo is None:
         raise ValueError("an RFC 3339 time needs an offset (Z or +hh:mm)")
-    micros = _to_us(moment)
+    return _to_us(moment)
+
+
+# The range the API handles is the range of RFC 3339 years (1970 .. 9999, UTC); the same
+# bounds as tracelink.times' MIN_EPOCH_US / MAX_EPOCH_US.
+_MAX_DIGITS: Final = len(str(_MAX_US))
+
+
+def _check_range(micros: int, margin_us: int) -> int:
     if micros < _MIN_US:
-        raise ValueError("times before 1970 are not supported")
+        raise ValueError("times before 1970-01-01T00:00:00Z are not supported")
+    latest = _MAX_US - margin_us
+    if micros > latest:
+        shown = format_time_us(latest)
+        if margin_us:
+            raise ValueError(
+                f"must not be after {shown} (9999-12-31T23:59:59.999999Z, the latest time "
+                f"the API handles, minus the {margin_us // 1_000_000} s the window is padded by)"
+            )
+        raise ValueError(f"must not be after {shown}")
     return micros
+
+
+def in_time_range(micros: int) -> bool:
+    """Whether ``micros`` lies in 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999Z."""
+    return _MIN_US <= micros <= _MAX_US

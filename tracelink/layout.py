@@ -16,6 +16,7 @@ __all__ = [
     "dlq_index",
     "dlq_index_pattern",
     "dlq_index_template",
+    "jaeger_index_name",
     "jaeger_service_daily_index",
     "jaeger_span_daily_index",
     "jaeger_span_pattern",
@@ -103,8 +104,27 @@ def dlq_index_pattern(prefix: str) -> str:
     return f"{prefix}-*"
 
 
+def jaeger_index_name(jaeger_prefix: str, name: str) -> str:
+    """Jaeger's name for its index ``name`` (``jaeger-span``, ``jaeger-service``) under its
+    index prefix: ``prod`` and ``prod-`` both give ``prod-jaeger-span``, no prefix gives
+    ``jaeger-span``.
+
+    As Jaeger joins them (``IndexPrefix.Apply`` and ``joinPrefix`` in
+    ``internal/storage/elasticsearch/config/config.go`` of Jaeger v2.20.0): the separator
+    ``-`` is added unless the prefix already ends with it.
+    """
+    if not jaeger_prefix:
+        return name
+    if jaeger_prefix.endswith(_JAEGER_SEPARATOR):
+        return jaeger_prefix + name
+    return jaeger_prefix + _JAEGER_SEPARATOR + name
+
+
+_JAEGER_SEPARATOR: Final = "-"
+
+
 def _jaeger_base(jaeger_prefix: str) -> str:
-    return f"{jaeger_prefix}-jaeger-span" if jaeger_prefix else "jaeger-span"
+    return jaeger_index_name(jaeger_prefix, "jaeger-span")
 
 
 def jaeger_span_pattern(jaeger_prefix: str = "") -> str:
@@ -119,8 +139,7 @@ def jaeger_span_daily_index(jaeger_prefix: str, when: datetime) -> str:
 
 def jaeger_service_daily_index(jaeger_prefix: str, when: datetime) -> str:
     """The daily ``service:operation`` index Jaeger writes alongside a span starting at ``when``."""
-    base = f"{jaeger_prefix}-jaeger-service" if jaeger_prefix else "jaeger-service"
-    return _daily(base, when)
+    return _daily(jaeger_index_name(jaeger_prefix, "jaeger-service"), when)
 
 
 def jaeger_span_read_alias(jaeger_prefix: str = "") -> str:

@@ -208,8 +208,9 @@ class ElasticsearchSettings(TracelinkSettings):
     @field_validator("jaeger_index_prefix")
     @classmethod
     def _check_jaeger_prefix(cls, value: str) -> str:
-        # Jaeger appends the separator itself: "prod" -> "prod-jaeger-span-*".
-        return _check_prefix(value.rstrip("-"), allow_empty=True)
+        # Kept as given: tracelink.layout joins it to the index names as Jaeger does
+        # ("prod" and "prod-" both give "prod-jaeger-span-*").
+        return _check_prefix(value, allow_empty=True)
 
     @field_validator("es_ca_certs")
     @classmethod
