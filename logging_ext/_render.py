@@ -30,7 +30,7 @@ from logging_ext._processors import _bound_contextvars, merge_contextvars, move_
 from logging_ext._records import PLAIN_RECORD_LEN, RECORD_ATTRS
 from logging_ext._trace import STAMP_ATTR, TraceStamp, record_trace
 
-__all__ = ["ECSRenderer", "Rendered", "safe_repr", "safe_str"]
+__all__ = ["ECSRenderer", "Rendered", "interpolation_failed", "safe_repr", "safe_str"]
 
 Rendered = tuple[bytes, TraceStamp | None]
 """One record as UTF-8 JSON (no trailing newline) and the trace it carries (Kafka key)."""
@@ -89,6 +89,16 @@ def safe_str(value: object) -> str:
         return str(value)
     except Exception:  # noqa: BLE001 - user objects may raise anything from __str__
         return safe_repr(value)
+
+
+def interpolation_failed(msg: object, args: object, exc: BaseException) -> tuple[str, str]:
+    """The message and the ``tracelink.render_error`` text for ``msg % args`` that raised.
+
+    Bad %-arguments are the caller's bug, and the record must still say what was logged:
+    stdlib records and structlog events alike keep the template and the arguments' repr.
+    """
+    message = f"{safe_str(msg)} {safe_repr(args)}"
+    return message, f"message formatting failed: {type(exc).__name__}: {safe_str(exc)}"
 
 
 def _type_name(exc_type: type[BaseException]) -> str:
@@ -530,10 +540,7 @@ class ECSRenderer:
             try:
                 message = msg if type(msg) is str and not record.args else record.getMessage()
             except Exception as exc:  # noqa: BLE001 - bad %-args are the caller's bug
-                message = f"{safe_str(msg)} {safe_repr(record.args)}"
-                extras[ecs.RENDER_ERROR] = (
-                    f"message formatting failed: {type(exc).__name__}: {safe_str(exc)}"
-                )
+                message, extras[ecs.RENDER_ERROR] = interpolation_failed(msg, record.args, exc)
             if type(message) is not str:
                 message = safe_str(message)
             # _time_fields, inlined: calls cost here.
