@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dis
 import io
 import logging
 import threading
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 import logging_ext
 from logging_ext._kafka import KafkaSender
 from logging_ext._notice import Notice
-from logging_ext._trace import traceparent
+from logging_ext._trace import TraceStamp, traceparent
 
 
 def test_notice_is_rate_limited_per_kind() -> None:
@@ -136,3 +137,35 @@ def test_an_oversized_record_is_truncated_to_fit() -> None:
     assert record["tracelink.render_error"].startswith(f"truncated from {len(line)} bytes")
     assert shrink_record(b"not json", 10) is None
     assert shrink_record(orjson.dumps({"n": 1}), 5) is None  # nothing left to cut
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        logging_ext.KafkaHandler.emit,
+        KafkaSender.submit,
+        KafkaSender._message,
+        KafkaSender._send_partition,
+    ],
+)
+def test_the_per_record_path_runs_no_import(function: object) -> None:
+    """An ``import`` statement costs a lookup in ``sys.modules`` (and the import lock)
+    every time it runs: none on the path every record takes."""
+    code = getattr(function, "__code__", None)
+    assert code is not None
+    assert not [i for i in dis.get_instructions(code) if i.opname == "IMPORT_NAME"]
+
+
+def test_a_bad_stamp_fails_that_record_only() -> None:
+    sender = KafkaSender("127.0.0.1:9", "logs")
+    sender._partitions = [0, 1]
+    good: tuple[bytes, TraceStamp] = (b"{}", ("4bf92f3577b34da6a3ce929d0e0e4736", "00f0", True))
+    with redirect_stderr(io.StringIO()) as err:
+        assert sender._message((b"{}", (123, "00f0", True)), 0) is None  # type: ignore[arg-type]
+        assert sender._message((b"{}", ("x",)), 0) is None  # type: ignore[arg-type]
+        message = sender._message(good, 0)
+    assert message is not None
+    assert message[1] == b"4bf92f3577b34da6a3ce929d0e0e4736"
+    assert sender.failed == 2
+    assert "unusable trace stamp" in err.getvalue()
+    sender.close()
