@@ -378,12 +378,12 @@ class LoggingHandle:
 
     @property
     def dropped(self) -> int:
-        """Records never handed to Kafka: queue full, closed, or Kafka unreachable."""
+        """Records never handed to Kafka: queue full, or still queued (or submitted) at close."""
         return 0 if self.kafka is None else self.kafka.dropped
 
     @property
     def failed(self) -> int:
-        """Records handed to the Kafka producer that were not acknowledged."""
+        """Records Kafka refused, that could not be Kafka messages, or in flight at close."""
         return 0 if self.kafka is None else self.kafka.failed
 
     @property
@@ -452,8 +452,9 @@ def configure_logging(
     included, as long as they propagate to the root logger) and every
     ``structlog.get_logger()`` event is one JSON line on ``stream`` (``sys.stdout`` by
     default, ``None`` for none) and, when ``kafka_bootstrap`` is given, one message on
-    ``topic`` (CONTRACTS §4) sent in the background: logging never blocks on Kafka, and
-    records that do not fit the ``queue_size`` queue are dropped and counted.
+    ``topic`` (CONTRACTS §4) sent in the background: logging never blocks on Kafka, records
+    wait out Kafka outages in the ``queue_size`` queue, and records that do not fit it are
+    dropped and counted. Calling it again reaches every structlog logger, cached ones too.
 
     - ``level``: the root logger's level and structlog's filtering level;
       ``logger_levels`` sets individual stdlib loggers (``{"aiokafka": "WARNING"}``).

@@ -9,8 +9,15 @@ one partition whichever producer wrote it.
 Accounting is exact: every record handed to :meth:`KafkaSender.submit` ends up counted once
 as ``sent`` (acknowledged by all in-sync replicas), ``dropped`` (never handed to Kafka: the
 queue was full, the sender closed, or Kafka stayed unreachable until the close deadline) or
-``failed`` (handed to the producer, not acknowledged). Trouble is reported on stderr at most
-once per ``warn_interval`` per kind, never through ``logging``.
+``failed`` (Kafka refused it, it could not be made a Kafka message, or it was still in
+flight at the close deadline). Trouble is reported on stderr at most once per
+``warn_interval`` per kind, never through ``logging``.
+
+Outages do not cost records: what the producer would not take, or gave up on after its
+``request_timeout_ms`` with a retriable error, goes back to the head of the queue and is
+sent once Kafka answers again. The queue bound (``queue_size``) counts the records in
+flight too, so that room is always there; only a full queue drops. ``flush_timeout`` bounds
+shutdown only.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import orjson
 from logging_ext._fields import RENDER_ERROR
 from logging_ext._formatter import ECSFormatter
 from logging_ext._notice import Notice
-from logging_ext._render import safe_str
+from logging_ext._render import safe_repr, safe_str
 from logging_ext._trace import TraceStamp, record_trace, traceparent
 
 __all__ = ["DEFAULT_QUEUE_SIZE", "KafkaHandler", "KafkaSender"]
@@ -230,7 +237,7 @@ class KafkaSender:
 
     @property
     def failed(self) -> int:
-        """Records handed to the producer whose delivery failed or was abandoned at close."""
+        """Records Kafka refused, that could not be Kafka messages, or in flight at close."""
         return self._failed
 
     @property
@@ -549,7 +556,9 @@ class KafkaSender:
             headers = [("traceparent", traceparent(stamp).encode()), _CONTENT_TYPE]
             return partition, trace_id.encode(), line, headers, item
         except Exception as exc:  # noqa: BLE001 - a bad stamp from a custom chain: this record
-            self._fail(1, f"a record with an unusable trace stamp {stamp!r}: {_describe(exc)}")
+            self._fail(
+                1, f"a record with an unusable trace stamp {safe_repr(stamp)}: {_describe(exc)}"
+            )
             return None
 
     async def _send_partition(
