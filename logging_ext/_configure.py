@@ -204,7 +204,7 @@ def _safe_proxy_to_logger(
         return None
     except Exception as exc:  # noqa: BLE001 - logging never raises into the application
         logger = self._logger
-        if isinstance(logger, _SinkLogger):
+        if isinstance(logger, _SinkLogger) and logger.factory is _current_factory:
             logger.fallback(method_name, event, exc)
         else:
             _notice.warn("structlog", f"a structlog processor failed: {exc!r}")

@@ -36,6 +36,9 @@ PLAIN_RECORD_LEN: Final = len(logging.makeLogRecord({}).__dict__)
 def record_extras(record: logging.LogRecord) -> dict[str, Any]:
     """The structured fields a stdlib record carries (``extra=``), in order.
 
+    ``ECSRenderer.render_record`` reads them with an inlined copy of this loop (a call per
+    record cost 6 % there); the tests hold the two to the same result.
+
     An extra named ``event`` (structlog's message key) comes back as ``extra.event``, as
     every extra that conflicts with a contract field is written by the renderer.
     """

@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from itertools import islice
 from typing import Any, Final
 
 import orjson
@@ -27,7 +28,7 @@ from logging_ext import _fields as ecs
 from logging_ext._ids import uuid7, uuid7_at
 from logging_ext._process import per_process
 from logging_ext._processors import _bound_contextvars, merge_contextvars, move_foreign_trace_keys
-from logging_ext._records import PLAIN_RECORD_LEN, record_extras
+from logging_ext._records import PLAIN_RECORD_LEN, RECORD_ATTRS
 from logging_ext._trace import STAMP_ATTR, TraceStamp, record_trace
 
 __all__ = [
@@ -249,7 +250,7 @@ def _run_of_fields(fields: Mapping[str, Any]) -> orjson.Fragment:
     first = next(iter(fields))
     try:
         text = orjson.dumps(fields)
-    except (TypeError, ValueError):  # e.g. lone surrogates: what _finish's fallback writes
+    except (TypeError, ValueError):  # e.g. lone surrogates: what _line's fallback writes
         text = orjson.dumps(_sanitize(fields), default=_default)
     return _Fragment(text[len(orjson.dumps(first)) + 2 : -1])
 
@@ -465,8 +466,14 @@ class ECSRenderer:
         """
         try:
             attrs = record.__dict__
-            # Most records carry no extras: no call for them.
-            extras = record_extras(record) if len(attrs) > _PLAIN_RECORD_LEN else {}
+            # THE implementation of reading a record's extras on the hot path; calling
+            # _records.record_extras instead (its plain version, which the generic chain
+            # uses and the tests compare this with) made stdlib rendering 6 % slower.
+            extras: EventDict = {}
+            if len(attrs) > _PLAIN_RECORD_LEN:
+                for key in islice(attrs, _PLAIN_RECORD_LEN, None):
+                    if key not in RECORD_ATTRS:
+                        extras[_CONFLICT_PREFIX + key if key == "event" else key] = attrs[key]
             level = record.levelname.lower()
             for step in steps:
                 if step is merge_contextvars:

@@ -1,4 +1,5 @@
-"""The renderer's cached ``@timestamp`` formatting against plain formatting.
+"""The renderer's hand-inlined steps against their plain versions: the cached
+``@timestamp`` formatting, and reading a stdlib record's extras.
 
 The renderer formats each millisecond once and appends the microseconds (inlined in its
 hot path); :func:`plain_timestamp` formats with ``datetime``; ``tracelink.times`` (when
@@ -15,7 +16,10 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.typing import EventDict
 
+from logging_ext._formatter import ECSFormatter
+from logging_ext._records import record_extras
 from logging_ext._render import ECSRenderer, plain_timestamp
 
 # 1970-01-01T00:00:00Z up to 9999-12-31T23:59:59.999999Z, in microseconds.
@@ -83,3 +87,39 @@ def test_known_values() -> None:
         "2026-11-22T10:23:47.123999Z",
     ]
     assert _structlog_timestamps([MAX_MICROS]) == ["9999-12-31T23:59:59.999999Z"]
+
+
+def _noop(logger: object, method_name: str, event_dict: EventDict) -> EventDict:
+    return event_dict
+
+
+names = st.one_of(
+    st.sampled_from(["event", "message", "trace.id", "order_id", "labels.x", "msg", "args"]),
+    st.text(alphabet="abcdefghij_.", min_size=1, max_size=8),
+)
+# Not None: the generic chain reads trace.id=None as "no trace" (there is no other trace).
+values = st.one_of(st.integers(-(2**63), 2**63), st.text(max_size=5), st.booleans())
+
+
+@settings(max_examples=300)
+@given(extra=st.dictionaries(names, values, max_size=6))
+def test_the_inlined_extras_match_record_extras(extra: dict[str, object]) -> None:
+    """render_record reads a record's extras with an inlined copy of record_extras (see
+    there); the generic chain uses record_extras itself. Both records must be the same."""
+    renderer = ECSRenderer("t", host_name="h", event_id=lambda: "id")
+    fast = ECSFormatter(chain=[renderer])
+    generic = ECSFormatter(chain=[_noop, renderer])
+    assert fast._extras_steps is not None
+    assert generic._extras_steps is None
+    try:
+        record = logging.getLogger("t").makeRecord(
+            "t", logging.INFO, "f", 1, "m", (), None, extra=extra
+        )
+    except KeyError:
+        return  # stdlib refuses extras named like record attributes ("message", "msg", ...)
+    expected_extras = record_extras(record)
+    rendered = orjson.loads(fast.render(record)[0])
+    # The same fields (the generic chain may order aside-moved trace keys last).
+    assert rendered == orjson.loads(generic.render(record)[0])
+    for key, value in expected_extras.items():
+        assert rendered.get(key, rendered.get(f"extra.{key}")) == value
