@@ -582,8 +582,8 @@ class KafkaSender:
                 if batch:
                     if not await self._submit_batch(producer, builder, partition, batch):
                         return [*batch, *(message[4] for message in group[index:])]
+                    batch = []  # handed over: whatever happens next, not these again
                     builder = producer.create_batch()
-                    batch = []
                     if (
                         builder.append(timestamp=None, key=key, value=line, headers=headers)
                         is not None
