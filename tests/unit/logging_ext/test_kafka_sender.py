@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dis
 import io
 import logging
@@ -9,6 +10,7 @@ import threading
 from contextlib import redirect_stderr
 
 import pytest
+from aiokafka.errors import KafkaConnectionError, RecordTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
@@ -168,4 +170,42 @@ def test_a_bad_stamp_fails_that_record_only() -> None:
     assert message[1] == b"4bf92f3577b34da6a3ce929d0e0e4736"
     assert sender.failed == 2
     assert "unusable trace stamp" in err.getvalue()
+    sender.close()
+
+
+def _failed_future(error: BaseException) -> asyncio.Future[object]:
+    loop = asyncio.new_event_loop()
+    try:
+        future: asyncio.Future[object] = loop.create_future()
+        future.set_exception(error)
+        return future
+    finally:
+        loop.close()
+
+
+def test_a_batch_kafka_gave_up_on_goes_back_to_the_queue_in_order() -> None:
+    """What the producer could not deliver within its request timeout (Kafka unreachable
+    longer than that) waits in the queue again, ahead of newer records; not ``failed``."""
+    sender = KafkaSender("127.0.0.1:9", "logs", queue_size=4)
+    sender._thread = threading.current_thread()  # as if started: submit only queues
+    batch: list[tuple[bytes, TraceStamp | None]] = [(b"1", None), (b"2", None)]
+    sender._in_flight = 2
+    sender._accepted = 2
+    sender.submit(b"3", None)
+    sender.submit(b"4", None)
+    with redirect_stderr(io.StringIO()):
+        sender.submit(b"5", None)  # 2 queued + 2 in flight: full
+    sender._delivered(batch, _failed_future(KafkaConnectionError("broker gone")))
+    assert [line for line, _ in sender._queue] == [b"1", b"2", b"3", b"4"]
+    assert (sender.sent, sender.dropped, sender.failed, sender._in_flight) == (0, 1, 0, 0)
+    sender._thread = None
+    sender.close(timeout=0)
+
+
+def test_a_batch_kafka_refused_is_failed_and_counted() -> None:
+    sender = KafkaSender("127.0.0.1:9", "logs")
+    sender._in_flight = 2
+    with redirect_stderr(io.StringIO()):
+        sender._delivered([(b"1", None), (b"2", None)], _failed_future(RecordTooLargeError()))
+    assert (sender.sent, sender.failed, sender.queued, sender._in_flight) == (0, 2, 0, 0)
     sender.close()
