@@ -448,15 +448,15 @@ def configure_logging(
     capture_warnings: bool = False,
     kafka_security: KafkaSecurity | None = None,
 ) -> LoggingHandle:
-    """Render every stdlib and structlog record of this process as ECS JSON (CONTRACTS §3).
+    """Render every stdlib and structlog record of this process as ECS JSON.
 
     Call once at the entry point. Afterwards every stdlib record (third-party loggers
     included, as long as they propagate to the root logger) and every
     ``structlog.get_logger()`` event is one JSON line on ``stream`` (``sys.stdout`` by
     default, ``None`` for none) and, when ``kafka_bootstrap`` is given, one message on
-    ``topic`` (CONTRACTS §4) sent in the background: logging never blocks on Kafka, records
-    wait out Kafka outages in the ``queue_size`` queue, and records that do not fit it are
-    dropped and counted. Calling it again reaches every structlog logger, cached ones too.
+    ``topic`` (keyed by the trace ID) sent in the background: logging never blocks on Kafka,
+    records wait out Kafka outages in the ``queue_size`` queue, and records that do not fit
+    it are dropped and counted. Calling it again reaches every structlog logger, cached ones too.
 
     - ``level``: the root logger's level and structlog's filtering level;
       ``logger_levels`` sets individual stdlib loggers (``{"aiokafka": "WARNING"}``).

@@ -140,7 +140,7 @@ def ecs_processors(
 
 
 class ECSFormatter(structlog.stdlib.ProcessorFormatter):
-    """A stdlib ``logging.Formatter`` that renders records as ECS JSON (CONTRACTS §3).
+    """A stdlib ``logging.Formatter`` that renders records as ECS JSON (the README's log record).
 
     A ``ProcessorFormatter`` running the shared chain (:func:`ecs_processors`, or ``chain``
     when given; it must end with the renderer): stdlib records go through all of it, with

@@ -1,4 +1,4 @@
-"""Ship rendered records to Kafka without ever blocking the application (CONTRACTS §4).
+"""Ship rendered records to Kafka without ever blocking the application.
 
 The application thread only appends to a bounded queue. A daemon thread with its own event
 loop and an aiokafka producer (``acks="all"``) drains it in batches: one message per record,

@@ -1,9 +1,9 @@
 """The ECS JSON renderer: the last step of the shared chain, for structlog and stdlib alike.
 
-It is the only place that writes contract fields (CONTRACTS §3), which is what guarantees
-that structured extras never overwrite them. Rendering never raises: values orjson cannot
-serialise fall back to their ``repr``, and a record that still cannot be rendered becomes a
-minimal record that says so.
+It is the only place that writes the record's ECS fields (``@timestamp``, ``trace.id``, …),
+which is what guarantees that structured extras never overwrite them. Rendering never
+raises: values orjson cannot serialise fall back to their ``repr``, and a record that still
+cannot be rendered becomes a minimal record that says so.
 """
 
 from __future__ import annotations
@@ -291,7 +291,7 @@ _TAIL_TYPES: Final = frozenset({str, int, type(None)})
 
 
 class ECSRenderer:
-    """Render an event dict as one ECS JSON record (CONTRACTS §3), the last processor.
+    """Render an event dict as one ECS JSON record, the last processor.
 
     As a structlog processor it returns ``str`` (for ``PrintLogger`` and
     ``ProcessorFormatter``), or ``bytes`` with ``as_bytes=True`` (for ``BytesLogger``).

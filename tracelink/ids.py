@@ -1,7 +1,7 @@
 """Trace and span identifier rules, shared by the shipper, the API and the span reader.
 
 The join key between Jaeger's spans and tracelink's logs is the trace ID as 32 lower-case
-hex digits (CONTRACTS §5). Jaeger has stored it as 16 digits for 64-bit IDs and, before
+hex digits. Jaeger has stored it as 16 digits for 64-bit IDs and, before
 1.16, without leading zeros (``reference/jaeger/NOTES.md``); W3C and OpenTelemetry use 32.
 """
 

@@ -1,4 +1,4 @@
-"""The Elasticsearch layout every component agrees on (CONTRACTS §5).
+"""The Elasticsearch layout every component agrees on.
 
 Index names, the index templates tracelink owns (logs and dead letters), and the patterns
 for Jaeger's span indices, which tracelink only reads. Field names written by the shipper
@@ -27,7 +27,7 @@ __all__ = [
     "template_name",
 ]
 
-# ECS 8.x field names of a log record (CONTRACTS §3) plus tracelink's own metadata.
+# ECS 8.x field names of a log record plus tracelink's own metadata.
 LOG_FIELDS: Final = {
     "timestamp": "@timestamp",
     "message": "message",

@@ -1,4 +1,4 @@
-"""Configuration shared by every tracelink component (CONTRACTS §2).
+"""Configuration shared by every tracelink component (the README's configuration table).
 
 Each component composes the groups it needs (``class ShipperSettings(KafkaSettings,
 ElasticsearchSettings)``). Every field is read from ``TRACELINK_<FIELD NAME>``; an explicit
@@ -226,7 +226,7 @@ class ElasticsearchSettings(TracelinkSettings):
         if self.log_index_prefix == self.dlq_index_prefix or self.dlq_index_prefix.startswith(
             self.log_index_prefix + "-"
         ):
-            # <log>-* must never match a dead-letter index (CONTRACTS §2).
+            # <log>-* must never match a dead-letter index.
             raise ConfigError(
                 env_name("dlq_index_prefix"),
                 f"must not overlap the log indices {self.log_index_prefix}-*",
