@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+
+from tracelink.times import MAX_EPOCH_US, format_rfc3339_us, parse_rfc3339_us
 
 __all__ = ["format_time_us", "parse_bound_us", "parse_time_us"]
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-# Far enough to cover any real trace, near enough that datetime arithmetic cannot overflow.
+# The range tracelink.times accepts (1970 to 2261, what date_nanos holds).
 _MIN_US: Final = 0
-_MAX_US: Final = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
-
-
-def _to_us(moment: datetime) -> int:
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+_MAX_US: Final = MAX_EPOCH_US
 
 
 def parse_time_us(value: Any) -> int | None:
@@ -25,13 +20,8 @@ def parse_time_us(value: Any) -> int | None:
     Elasticsearch reads it); ``None`` when the value is not a time.
     """
     if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return _to_us(moment)
+        micros = parse_rfc3339_us(value)
+        return micros if micros is not None else parse_rfc3339_us(value + "Z")
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float) and _MIN_US <= value * 1000 <= _MAX_US:
@@ -41,9 +31,7 @@ def parse_time_us(value: Any) -> int | None:
 
 def format_time_us(value: int) -> str:
     """µs since the epoch → ``2026-11-22T10:23:47.123456Z``."""
-    moment = _EPOCH + timedelta(microseconds=min(max(value, _MIN_US), _MAX_US))
-    # isoformat is several times faster than strftime; the offset of UTC is always +00:00.
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+    return format_rfc3339_us(min(max(value, _MIN_US), _MAX_US))
 
 
 def parse_bound_us(value: str) -> int:
@@ -57,13 +45,12 @@ def parse_bound_us(value: str) -> int:
         if micros > _MAX_US:
             raise ValueError("epoch microseconds out of range")
         return micros
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError("expected RFC 3339 (2026-11-22T10:23:47Z) or epoch microseconds") from None
-    if moment.tzinfo is None:
-        raise ValueError("an RFC 3339 time needs an offset (Z or +hh:mm)")
-    micros = _to_us(moment)
-    if micros < _MIN_US:
-        raise ValueError("times before 1970 are not supported")
+    micros = parse_rfc3339_us(text)
+    if micros is None:
+        if parse_rfc3339_us(text + "Z") is not None:
+            raise ValueError("an RFC 3339 time needs an offset (Z or +hh:mm)")
+        raise ValueError(
+            "expected RFC 3339 (2026-11-22T10:23:47Z) between 1970 and 2261, "
+            "or epoch microseconds"
+        )
     return micros

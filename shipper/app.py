@@ -71,6 +71,7 @@ class Shipper:
                 max_field_bytes=settings.max_field_bytes,
                 max_fields=settings.max_fields,
                 max_depth=settings.max_depth,
+                timestamp_max_distance_days=settings.timestamp_max_distance_days,
             ),
         )
         self._tracker: OffsetTracker[TopicPartition] = OffsetTracker()
