@@ -50,10 +50,10 @@ def test_parse(text: str, micros: int) -> None:
     "text",
     [
         "2026-11-22T10:23:47",  # no offset: no instant
-        "٢٠٢٦-11-22T10:23:47Z",  # Arabic-Indic digits
-        "2026-11-22T10:23:4٧Z",
-        "2026-11-22T10:23:47.١Z",
-        "2026-11-22T10:23:47+0١:00",
+        "\u0662\u0660\u0662\u0666-11-22T10:23:47Z",  # Arabic-Indic digits
+        "2026-11-22T10:23:4\u0667Z",
+        "2026-11-22T10:23:47.\u0661Z",
+        "2026-11-22T10:23:47+0\u0661:00",
         "2026-11-22T10:23:47.1234567890Z",
         "2026-02-30T00:00:00Z",
         "2026-11-22T10:23:60Z",
@@ -96,7 +96,7 @@ def test_fast_path_agrees_with_the_plain_parser(moment: datetime, fraction: str)
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.text(alphabet="0123456789٣-:TZ.+ ", max_size=32))
+@given(st.text(alphabet="0123456789\u0663-:TZ.+ ", max_size=32))
 def test_fast_path_never_accepts_what_the_plain_parser_refuses(text: str) -> None:
     if is_canonical_utc(text):
         assert normalize_rfc3339(text) == text
