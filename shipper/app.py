@@ -39,7 +39,15 @@ from shipper.retry import Backoff
 from shipper.settings import ShipperSettings
 from shipper.sink import BulkSink
 from shipper.source import KafkaSource, TopicPartition
-from shipper.transform import DeadLetter, IndexAction, Limits, Transformer, format_timestamp
+from shipper.transform import (
+    TRANSFORM_ERROR,
+    DeadLetter,
+    IndexAction,
+    Limits,
+    Transformer,
+    format_timestamp,
+)
+from shipper.wire import UndecodableRecord
 from tracelink.elasticsearch import install_templates, make_client
 from tracelink.settings import ConfigError, env_name
 
@@ -50,6 +58,8 @@ log = logging.getLogger(__name__)
 
 # How often a paused consumer still polls, to keep its group membership.
 _PAUSED_POLL_S = 1.0
+# The dead-letter kind of a record the Kafka client could not decode (see shipper.wire).
+UNDECODABLE = "undecodable_record"
 # The most a producer may put on the dead-letter topic in one record.
 _DLQ_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
@@ -394,9 +404,18 @@ class Shipper:
                 continue
             count += len(records)
             for record in records:
+                if type(record) is UndecodableRecord:
+                    letters.append(DeadLetter(UNDECODABLE, record.reason, record))
+                    continue
                 result = transform(record, ingested)
                 if type(result) is IndexAction:
-                    items.append(create_item(result.index, result.doc_id, result.source))
+                    try:
+                        item = create_item(result.index, result.doc_id, result.source)
+                    except Exception as exc:  # noqa: BLE001 - one record's error is its own
+                        reason = f"cannot encode the document: {exc.__class__.__name__}: {exc}"
+                        letters.append(DeadLetter(TRANSFORM_ERROR, reason, record))
+                        continue
+                    items.append(item)
                     messages.append(record)
                     if result.flags:
                         for flag in result.flags:
