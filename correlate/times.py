@@ -45,11 +45,11 @@ def parse_bound_us(value: str) -> int:
         if micros > _MAX_US:
             raise ValueError("epoch microseconds out of range")
         return micros
-    micros = parse_rfc3339_us(text)
-    if micros is None:
+    parsed = parse_rfc3339_us(text)
+    if parsed is None:
         if parse_rfc3339_us(text + "Z") is not None:
             raise ValueError("an RFC 3339 time needs an offset (Z or +hh:mm)")
         raise ValueError(
             "expected RFC 3339 (2026-11-22T10:23:47Z) between 1970 and 2261, or epoch microseconds"
         )
-    return micros
+    return parsed
