@@ -31,7 +31,9 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 from elasticsearch.serializer import OrjsonSerializer
 
-from shipper.bulk import create_item
+from shipper.budget import RetryBudget
+from shipper.bulk import Rejection, create_item, is_retriable_status
+from shipper.conflicts import candidates, fetch_digests, reused_ids
 from shipper.dlq import DeadLetterQueue
 from shipper.metrics import HealthServer, ShipperMetrics
 from shipper.offsets import BatchToken, OffsetTracker
@@ -40,11 +42,13 @@ from shipper.settings import ShipperSettings
 from shipper.sink import BulkSink
 from shipper.source import KafkaSource, TopicPartition
 from shipper.transform import (
+    FLAG_EVENT_ID_CONFLICT,
     TRANSFORM_ERROR,
     DeadLetter,
     IndexAction,
     Limits,
     Transformer,
+    conflict_action,
     format_timestamp,
 )
 from shipper.wire import UndecodableRecord
@@ -175,12 +179,14 @@ class Shipper:
             serializer=OrjsonSerializer(),
         )
         backoff = self._new_backoff
+        budget = RetryBudget(s.retry_max_attempts, s.retry_max_seconds)
         self._sink = BulkSink(
             self._client,
             max_request_bytes=s.batch_max_bytes,
             backoff=backoff,
             metrics=self.metrics,
             name="logs",
+            budget=budget,
         )
         self._dlq_sink = dlq_sink = BulkSink(
             self._client,
@@ -189,6 +195,7 @@ class Shipper:
             metrics=self.metrics,
             name="dead letters",
             count_documents=False,
+            budget=budget,
         )
         if not await self._until_up("Elasticsearch", self._install_templates):
             return
@@ -443,7 +450,7 @@ class Shipper:
                 ),
             )
         token = self._tracker.add(ends)
-        task = asyncio.create_task(self._deliver(token, items, messages, letters))
+        task = asyncio.create_task(self._deliver(token, items, messages, letters, ingested))
         self._in_flight.add(task)
         self.metrics.in_flight.set(len(self._in_flight))
         task.add_done_callback(self._delivered)
@@ -454,22 +461,75 @@ class Shipper:
         items: list[bytes],
         messages: list[Any],
         letters: list[DeadLetter],
+        ingested: str,
     ) -> None:
         assert self._sink is not None
         assert self._dlq is not None
         if items:
             result = await self._sink.write(items)
-            letters.extend(
-                DeadLetter(
-                    rejection.error_type,
-                    f"Elasticsearch refused the document ({rejection.status}): {rejection.reason}",
-                    messages[rejection.position],
-                )
-                for rejection in result.rejected
-            )
+            letters.extend(_refused(rejection, messages) for rejection in result.rejected)
+            if result.duplicate_positions:
+                duplicates = [messages[p] for p in result.duplicate_positions]
+                await self._resolve_duplicates(duplicates, ingested, letters)
         await self._dlq.write(letters)
         self._tracker.complete(token)
         self._commit_wanted.set()
+
+    async def _resolve_duplicates(
+        self, messages: list[Any], ingested: str, letters: list[DeadLetter]
+    ) -> None:
+        """409s: replays are counted; a different record reusing an ``event.id`` is indexed
+        under its derived ID, flagged ``event_id_conflict`` (see :mod:`shipper.conflicts`)."""
+        assert self._sink is not None
+        # The transform is pure: the same message and ingest time give the same action.
+        actions = [
+            action
+            for message in messages
+            if type(action := self._transformer.transform(message, ingested)) is IndexAction
+        ]
+        checked = candidates(actions)
+        stored = await self._stored_digests(checked)
+        reused = {id(a) for a, r in zip(checked, reused_ids(checked, stored), strict=True) if r}
+        count = self.metrics.event_id_409
+        conflicts = []
+        for action in actions:
+            outcome = "conflict" if id(action) in reused else "replay"
+            count.labels(self.metrics.service_label(_service_of(action)), outcome).inc()
+            if outcome == "conflict":
+                conflicts.append(conflict_action(action))
+        self.metrics.duplicates.inc(len(messages) - len(conflicts))
+        if not conflicts:
+            return
+        self.metrics.flagged.labels(FLAG_EVENT_ID_CONFLICT).inc(len(conflicts))
+        result = await self._sink.write(
+            [create_item(a.index, a.doc_id, a.source) for a in conflicts]
+        )
+        conflict_messages = [a.message for a in conflicts]
+        letters.extend(_refused(rejection, conflict_messages) for rejection in result.rejected)
+        # A 409 here is a replay of an earlier conflict: its derived ID covers its bytes.
+        self.metrics.duplicates.inc(result.duplicates)
+
+    async def _stored_digests(
+        self, actions: list[IndexAction]
+    ) -> dict[tuple[str, str], str | None]:
+        """:func:`shipper.conflicts.fetch_digests`, retried while the cluster is away (the
+        batch is not committed meanwhile); an answer that is not usable counts the 409s
+        as replays, as they were counted before digests existed."""
+        assert self._client is not None
+        backoff = self._new_backoff()
+        while True:
+            try:
+                return await fetch_digests(self._client, actions)
+            except TransportError as exc:
+                reason = f"{exc.__class__.__name__}: {exc}"
+            except ApiError as exc:
+                if not is_retriable_status(exc.meta.status):
+                    log.warning("cannot read stored digests (%s): 409s count as replays", exc)
+                    return {}
+                reason = f"{exc.meta.status}: {exc.message}"
+            delay = backoff.next_delay()
+            log.warning("cannot read stored digests (%s); retrying in %.1fs", reason, delay)
+            await asyncio.sleep(delay)
 
     def _delivered(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
@@ -563,6 +623,7 @@ class Shipper:
         if not revoked:
             return
         log.info("partitions revoked: %s", _names(revoked))
+        self.metrics.forget_partitions((tp.topic, tp.partition) for tp in revoked)
         await self._drain("rebalance")
         await self._commit()
         await self._cancel_in_flight()
@@ -574,6 +635,20 @@ class Shipper:
         self._rebalancing = False
         self._source.pause_if_paused(assigned)
         log.info("partitions assigned: %s", _names(assigned) or "none")
+
+
+def _refused(rejection: Rejection, messages: list[Any]) -> DeadLetter:
+    return DeadLetter(
+        rejection.error_type,
+        f"Elasticsearch refused the document ({rejection.status}): {rejection.reason}",
+        messages[rejection.position],
+    )
+
+
+def _service_of(action: IndexAction) -> str | None:
+    service = action.source.get("service")
+    name = service.get("name") if type(service) is dict else None
+    return name if type(name) is str else None
 
 
 def _count(batch: Mapping[TopicPartition, list[Any]]) -> int:
