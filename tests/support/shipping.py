@@ -153,6 +153,9 @@ def shipper_settings(
         "drain_timeout_s": 4,
         "retry_max_backoff_ms": 2000,
         "batch_max_records": 1000,
+        # Test records carry fixed dates (2026-11-22): not "far from now" whatever the day
+        # the suite runs. The tests of that flag set the distance themselves.
+        "timestamp_max_distance_days": 100_000,
     }
     values.update(overrides)
     return load_settings(ShipperSettings, **values)

@@ -653,3 +653,36 @@ def test_any_message_becomes_a_document_or_a_dead_letter(
             assert type(event) is not dict or type(event["id"]) is str
             # What the sink will send must encode: this is the next step of the pipeline.
             create_item(result.index, result.doc_id, result.source)
+
+
+# --- @timestamp far from the ingest time ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stamp", "flagged"),
+    [
+        ("2026-11-22T10:23:47.123456Z", False),
+        ("2026-11-15T00:00:00Z", False),  # seven days before the ingest date: the limit
+        ("2026-11-14T23:59:59Z", True),
+        ("2026-11-29T23:59:59Z", False),
+        ("2026-11-30T00:00:00Z", True),
+        ("1970-01-01T00:00:00Z", True),
+        ("2261-12-31T23:59:59Z", True),
+    ],
+)
+def test_timestamps_far_from_the_ingest_time_are_indexed_and_flagged(
+    stamp: str, flagged: bool
+) -> None:
+    limits = Limits(timestamp_max_distance_days=7)
+    for _ in range(3):  # the planned and express paths too
+        action = indexed(record(**{"@timestamp": stamp}), limits=limits)
+        assert action.source["@timestamp"] == stamp
+        assert action.index == f"tl-logs-{stamp[:10]}"  # where the README says it goes
+        assert (action.flags == ["timestamp_out_of_range"]) is flagged
+        assert ("flags" in action.source["tracelink"]) is flagged
+
+
+def test_a_far_kafka_time_is_flagged_too() -> None:
+    action = indexed(record(**{"@timestamp": _DROP}), timestamp=0)  # 1970
+    assert action.source["tracelink"]["timestamp_source"] == "kafka"
+    assert action.flags == ["timestamp_out_of_range"]
