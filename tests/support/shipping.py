@@ -131,6 +131,37 @@ async def read_topic(bootstrap: str, topic: str, *, timeout: float = 30.0) -> li
         await consumer.stop()
 
 
+async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int | None]:
+    """Per partition of ``topic``: the offset ``group`` committed (``None``: none)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions is None:
+            await consumer.topics()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        return {tp.partition: await consumer.committed(tp) for tp in tps}
+    finally:
+        await consumer.stop()
+
+
+def ends_from_origins(documents: Iterable[dict[str, Any]]) -> dict[int, int]:
+    """Per partition, the offset after the last record among ``documents`` (their
+    ``tracelink.origin``): what a shipper that delivered them all has committed.
+
+    (The Kafka stand-in's ListOffsets answer lags behind its log, so the partition ends
+    are taken from what was shipped.)
+    """
+    ends: dict[int, int] = {}
+    for document in documents:
+        _topic, partition, offset = document["_source"]["tracelink"]["origin"].rsplit("/", 2)
+        ends[int(partition)] = max(ends.get(int(partition), 0), int(offset) + 1)
+    return ends
+
+
 def shipper_settings(
     *,
     kafka_bootstrap: str,
