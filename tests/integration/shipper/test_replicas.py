@@ -56,8 +56,9 @@ async def test_stopping_a_replica_hands_its_partitions_over(
                 )
                 # Pace the rounds on what was shipped, not on a clock: the replicas are
                 # shipping (and one is stopped) while records keep arriving.
+                half = start // 2
                 await wait_until_async(
-                    lambda start=start: es.count(logs) >= start // 2,
+                    lambda: es.count(logs) >= half,  # noqa: B023 - awaited in this iteration
                     timeout=60,
                     what="shipping to keep up",
                     interval=0.1,
