@@ -4,7 +4,7 @@ Guarantees (at-least-once into an idempotent sink, hence exactly one document pe
 
 * an offset is committed only after every record up to it is in Elasticsearch (created, or
   already there) or in the dead-letter topic and index;
-* writes are ``create`` with ``_id = event.id`` (or ``<topic>-<partition>-<offset>``), so a
+* writes are ``create`` with ``_id = event.id`` (or a derived ID, see the transform), so a
   replay after a crash, a rebalance or a producer retry meets 409s, never makes a copy;
 * at most ``max_in_flight`` batches are written at once; when all slots are busy (a slow or
   absent cluster) consumption pauses and resumes by itself;
@@ -12,7 +12,9 @@ Guarantees (at-least-once into an idempotent sink, hence exactly one document pe
   ``drain_timeout_s`` to finish, then delivered offsets are committed; what did not finish
   is replayed by whoever owns the partition next.
 
-Lifecycle: :meth:`Shipper.start` / :meth:`Shipper.stop` (idempotent) or ``async with``;
+The state machine (epochs, rewinds, commits, drains) is :mod:`shipper.pipeline`; this module
+sets up its I/O. Lifecycle: :meth:`Shipper.start` / :meth:`Shipper.stop` (idempotent) or
+``async with``;
 every background task is owned and awaited on stop.
 """
 
@@ -21,37 +23,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import KafkaError
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 from elasticsearch.serializer import OrjsonSerializer
 
 from shipper.budget import RetryBudget
-from shipper.bulk import Rejection, create_item, is_retriable_status
-from shipper.conflicts import candidates, fetch_digests, reused_ids
+from shipper.bulk import is_retriable_status
+from shipper.conflicts import fetch_digests
 from shipper.dlq import DeadLetterQueue
 from shipper.metrics import HealthServer, ShipperMetrics
-from shipper.offsets import BatchToken, OffsetTracker
+from shipper.pipeline import Limits as PipelineLimits
+from shipper.pipeline import Pipeline
 from shipper.retry import Backoff
 from shipper.settings import ShipperSettings
 from shipper.sink import BulkSink
 from shipper.source import KafkaSource, TopicPartition
 from shipper.transform import (
-    FLAG_EVENT_ID_CONFLICT,
-    TRANSFORM_ERROR,
-    DeadLetter,
     IndexAction,
     Limits,
     Transformer,
-    conflict_action,
-    format_timestamp,
 )
-from shipper.wire import UndecodableRecord
 from tracelink.elasticsearch import install_templates, make_client
 from tracelink.settings import ConfigError, env_name
 
@@ -88,9 +84,23 @@ class Shipper:
                 timestamp_max_distance_days=settings.timestamp_max_distance_days,
             ),
         )
-        self._tracker: OffsetTracker[TopicPartition] = OffsetTracker()
+        self._stop_requested = asyncio.Event()
+        self._abort_drain = asyncio.Event()
         self._source = KafkaSource(
             settings, on_revoked=self._on_revoked, on_assigned=self._on_assigned
+        )
+        self._pipeline = Pipeline(
+            self._source,
+            self._transformer.transform,
+            self.metrics,
+            PipelineLimits(
+                max_in_flight=settings.max_in_flight,
+                fetch_wait_ms=settings.fetch_wait_ms,
+                batch_max_records=settings.batch_max_records,
+                drain_timeout_s=settings.drain_timeout_s,
+            ),
+            stop_requested=self._stop_requested,
+            abort_drain=self._abort_drain,
         )
         self._client: AsyncElasticsearch | None = None
         self._producer: Any = None
@@ -98,19 +108,6 @@ class Shipper:
         self._dlq_sink: BulkSink | None = None
         self._dlq: DeadLetterQueue | None = None
         self._health: HealthServer | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._slot_freed = asyncio.Event()
-        self._commit_wanted = asyncio.Event()
-        self._commit_lock = asyncio.Lock()
-        self._stop_requested = asyncio.Event()
-        self._abort_drain = asyncio.Event()
-        self._uncommitted: dict[TopicPartition, int] = {}
-        self._epoch = 0
-        self._rebalancing = False
-        self._rewind_needed = False
-        self._fetch_task: asyncio.Task[None] | None = None
-        self._commit_task: asyncio.Task[None] | None = None
-        self._failure: BaseException | None = None
         self._started = False
         self._stopped = False
         self._ready = False
@@ -131,7 +128,8 @@ class Shipper:
     @property
     def failure(self) -> BaseException | None:
         """The error that stopped the pipeline, if one did."""
-        return self._failure
+        failure: BaseException | None = self._pipeline.failure
+        return failure
 
     @property
     def assignment(self) -> set[TopicPartition]:
@@ -212,9 +210,8 @@ class Shipper:
         )
         if not await self._until_up("Kafka (consumer group)", self._source.start):
             return
-        self._fetch_task = asyncio.create_task(self._fetch_loop(), name="shipper-fetch")
-        self._fetch_task.add_done_callback(self._fetch_ended)
-        self._commit_task = asyncio.create_task(self._commit_loop(), name="shipper-commit")
+        self._pipeline.attach(self._sink, self._dlq, self._stored_digests)
+        self._pipeline.start()
         self._ready = True
         log.info(
             "shipping topic %s (group %s) into %s-* (dead letters: topic %s, index %s-*)",
@@ -228,14 +225,15 @@ class Shipper:
     async def wait(self) -> None:
         """Return when a stop was requested; raise :class:`ShipperFailedError` on failure."""
         waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stop_requested.wait())]
-        if self._fetch_task is not None:
-            waiters.append(self._fetch_task)
+        if self._pipeline.fetch_task is not None:
+            waiters.append(self._pipeline.fetch_task)
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiters[0].cancel()
-        if self._failure is not None:
-            raise ShipperFailedError(str(self._failure)) from self._failure
+        failure = self._pipeline.failure
+        if failure is not None:
+            raise ShipperFailedError(str(failure)) from failure
 
     async def stop(self) -> None:
         """Stop fetching, drain in-flight batches (bounded), commit, close; idempotent."""
@@ -243,20 +241,7 @@ class Shipper:
             return
         self._stopped = True
         self._ready = False
-        self._stop_requested.set()
-        if self._fetch_task is not None:
-            # Its failure, if any, is already recorded by _fetch_ended.
-            await asyncio.gather(self._fetch_task, return_exceptions=True)
-        if self._source.started:
-            drained = await self._drain("shutdown")
-            if drained:
-                log.info("drained: every fetched record is delivered")
-            await self._commit()
-        await self._cancel_in_flight()
-        if self._commit_task is not None:
-            self._commit_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._commit_task
+        await self._pipeline.shutdown(drain=self._source.started)
         await self._source.stop()
         if self._producer is not None:
             await self._producer.stop()
@@ -323,14 +308,15 @@ class Shipper:
 
     # --- health ---------------------------------------------------------------------------
     def _live(self) -> bool:
-        return self._failure is None and not (
-            self._fetch_task is not None and self._fetch_task.done() and not self._stopped
+        fetch_task = self._pipeline.fetch_task
+        return self._pipeline.failure is None and not (
+            fetch_task is not None and fetch_task.done() and not self._stopped
         )
 
     def _not_ready_reasons(self) -> list[str]:
         reasons = []
-        if self._failure is not None:
-            reasons.append(f"failed: {self._failure}")
+        if self._pipeline.failure is not None:
+            reasons.append(f"failed: {self._pipeline.failure}")
         if not self._ready:
             reasons.append("not started" if not self._stopped else "stopping")
         reasons.extend(
@@ -339,175 +325,6 @@ class Shipper:
             if part is not None and part.last_error is not None
         )
         return reasons
-
-    # --- the pipeline ---------------------------------------------------------------------
-    async def _fetch_loop(self) -> None:
-        s = self.settings
-        source = self._source
-        while not self._stop_requested.is_set():
-            if self._rewind_needed and not self._rebalancing:
-                await self._rewind()
-                continue
-            if len(self._in_flight) >= s.max_in_flight:
-                await self._wait_for_slot()
-                continue
-            if source.paused:
-                source.resume()
-                self.metrics.paused.set(0)
-            epoch = self._epoch
-            self._accept(await source.poll(s.fetch_wait_ms, s.batch_max_records), epoch)
-
-    async def _wait_for_slot(self) -> None:
-        """Backpressure: pause every partition, keep polling (membership) until a slot frees."""
-        source = self._source
-        if not source.paused:
-            log.debug("all %d write slots busy: pausing consumption", self.settings.max_in_flight)
-            source.pause()
-            self.metrics.paused.set(1)
-        self._slot_freed.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._slot_freed.wait(), timeout=_PAUSED_POLL_S)
-        if len(self._in_flight) >= self.settings.max_in_flight:
-            # Only partitions assigned an instant before the pause can return records here.
-            epoch = self._epoch
-            self._accept(await source.poll(0, self.settings.batch_max_records), epoch)
-
-    def _accept(self, batch: Mapping[TopicPartition, list[Any]], epoch: int) -> None:
-        """Dispatch a polled batch, unless a rebalance or a stop overtook the poll."""
-        if not batch:
-            return
-        if epoch == self._epoch and not self._rebalancing and not self._stopped:
-            self._dispatch(batch)
-        elif not self._stopped:
-            # The consumer's position already moved past these records: without a rewind
-            # they would never be read again. Tracking them instead could let a commit
-            # skip records of the previous assignment that were never delivered.
-            log.info("dropping %d records fetched across a rebalance", _count(batch))
-            self._rewind_needed = True
-
-    async def _rewind(self) -> None:
-        """Restart every assigned partition from the group's committed offset."""
-        try:
-            await self._source.rewind_to_committed()
-        except KafkaError as exc:
-            # Fetching must not go on from the advanced position: try again shortly.
-            log.warning("cannot read the committed offsets yet (%s); retrying", exc)
-            await asyncio.sleep(_PAUSED_POLL_S)
-        else:
-            self._rewind_needed = False
-
-    def _dispatch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
-        """Transform and encode one fetched batch, then write it in a task of its own."""
-        ingested = format_timestamp(datetime.now(UTC))
-        transform = self._transformer.transform
-        items: list[bytes] = []
-        messages: list[Any] = []
-        letters: list[DeadLetter] = []
-        ends: dict[TopicPartition, int] = {}
-        count = 0
-        flagged = self.metrics.flagged
-        for partition, records in batch.items():
-            if not records:
-                continue
-            count += len(records)
-            for record in records:
-                if type(record) is UndecodableRecord:
-                    letters.append(DeadLetter(UNDECODABLE, record.reason, record))
-                    continue
-                result = transform(record, ingested)
-                if type(result) is IndexAction:
-                    try:
-                        item = create_item(result.index, result.doc_id, result.source)
-                    except Exception as exc:  # noqa: BLE001 - one record's error is its own
-                        reason = f"cannot encode the document: {exc.__class__.__name__}: {exc}"
-                        letters.append(DeadLetter(TRANSFORM_ERROR, reason, record))
-                        continue
-                    items.append(item)
-                    messages.append(record)
-                    if result.flags:
-                        for flag in result.flags:
-                            flagged.labels(flag).inc()
-                else:
-                    assert isinstance(result, DeadLetter)
-                    letters.append(result)
-            end = records[-1].offset + 1
-            ends[partition] = end
-            highwater = self._source.highwater(partition)
-            if highwater is not None:
-                self.metrics.lag.labels(partition.topic, str(partition.partition)).set(
-                    max(0, highwater - end)
-                )
-        if not ends:
-            return
-        self.metrics.consumed.inc(count)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "batch: %s",
-                ", ".join(
-                    f"{tp.partition}:{records[0].offset}-{records[-1].offset}"
-                    for tp, records in batch.items()
-                    if records
-                ),
-            )
-        token = self._tracker.add(ends)
-        task = asyncio.create_task(self._deliver(token, items, messages, letters, ingested))
-        self._in_flight.add(task)
-        self.metrics.in_flight.set(len(self._in_flight))
-        task.add_done_callback(self._delivered)
-
-    async def _deliver(
-        self,
-        token: BatchToken[TopicPartition],
-        items: list[bytes],
-        messages: list[Any],
-        letters: list[DeadLetter],
-        ingested: str,
-    ) -> None:
-        assert self._sink is not None
-        assert self._dlq is not None
-        if items:
-            result = await self._sink.write(items)
-            letters.extend(_refused(rejection, messages) for rejection in result.rejected)
-            if result.duplicate_positions:
-                duplicates = [messages[p] for p in result.duplicate_positions]
-                await self._resolve_duplicates(duplicates, ingested, letters)
-        await self._dlq.write(letters)
-        self._tracker.complete(token)
-        self._commit_wanted.set()
-
-    async def _resolve_duplicates(
-        self, messages: list[Any], ingested: str, letters: list[DeadLetter]
-    ) -> None:
-        """409s: replays are counted; a different record reusing an ``event.id`` is indexed
-        under its derived ID, flagged ``event_id_conflict`` (see :mod:`shipper.conflicts`)."""
-        assert self._sink is not None
-        # The transform is pure: the same message and ingest time give the same action.
-        actions = [
-            action
-            for message in messages
-            if type(action := self._transformer.transform(message, ingested)) is IndexAction
-        ]
-        checked = candidates(actions)
-        stored = await self._stored_digests(checked)
-        reused = {id(a) for a, r in zip(checked, reused_ids(checked, stored), strict=True) if r}
-        count = self.metrics.event_id_409
-        conflicts = []
-        for action in actions:
-            outcome = "conflict" if id(action) in reused else "replay"
-            count.labels(self.metrics.service_label(_service_of(action)), outcome).inc()
-            if outcome == "conflict":
-                conflicts.append(conflict_action(action))
-        self.metrics.duplicates.inc(len(messages) - len(conflicts))
-        if not conflicts:
-            return
-        self.metrics.flagged.labels(FLAG_EVENT_ID_CONFLICT).inc(len(conflicts))
-        result = await self._sink.write(
-            [create_item(a.index, a.doc_id, a.source) for a in conflicts]
-        )
-        conflict_messages = [a.message for a in conflicts]
-        letters.extend(_refused(rejection, conflict_messages) for rejection in result.rejected)
-        # A 409 here is a replay of an earlier conflict: its derived ID covers its bytes.
-        self.metrics.duplicates.inc(result.duplicates)
 
     async def _stored_digests(
         self, actions: list[IndexAction]
@@ -531,129 +348,9 @@ class Shipper:
             log.warning("cannot read stored digests (%s); retrying in %.1fs", reason, delay)
             await asyncio.sleep(delay)
 
-    def _delivered(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        self.metrics.in_flight.set(len(self._in_flight))
-        self._slot_freed.set()
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            self._fail(exc)
-
-    def _fetch_ended(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            self._fail(exc)
-
-    def _fail(self, exc: BaseException) -> None:
-        if self._failure is None:
-            log.error("pipeline failed; stopping without committing further", exc_info=exc)
-            self._failure = exc
-        self._stop_requested.set()
-
-    # --- commits and rebalances -----------------------------------------------------------
-    async def _commit_loop(self) -> None:
-        while True:
-            await self._commit_wanted.wait()
-            self._commit_wanted.clear()
-            await self._commit()
-            # Coalesce: one commit request for the batches finishing in this interval.
-            await asyncio.sleep(0.2)
-
-    async def _commit(self) -> None:
-        async with self._commit_lock:
-            offsets = {**self._uncommitted, **self._tracker.committable()}
-            assigned = self._source.assignment()
-            offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
-            if not offsets:
-                return
-            log.debug("commit %s", {tp.partition: offset for tp, offset in offsets.items()})
-            try:
-                await self._source.commit(offsets)
-            except (CommitFailedError, IllegalStateError) as exc:
-                # The group is rebalancing: these partitions are replayed by their next
-                # owner, and the 409s make that harmless.
-                log.info("commit skipped during rebalance: %s", exc)
-                self._uncommitted = {}
-            except KafkaError as exc:
-                log.warning("offset commit failed (will retry): %s", exc)
-                self._uncommitted = offsets
-                self._commit_wanted.set()
-            else:
-                self._uncommitted = {}
-                self.metrics.commits.inc()
-
-    async def _drain(self, why: str) -> bool:
-        """Give in-flight batches ``drain_timeout_s`` to finish; True if all did."""
-        if not self._in_flight:
-            return True
-        timeout = self.settings.drain_timeout_s
-        log.info(
-            "%s: draining %d in-flight batches (up to %.0fs)", why, len(self._in_flight), timeout
-        )
-        in_flight = set(self._in_flight)
-        # Waiting on the tasks through a task of its own: giving up the wait (timeout, abort)
-        # must not cancel the batches themselves.
-        everything = asyncio.ensure_future(asyncio.wait(in_flight))
-        aborted = asyncio.ensure_future(self._abort_drain.wait())
-        try:
-            await asyncio.wait(
-                {everything, aborted}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            everything.cancel()
-            aborted.cancel()
-        pending = {task for task in in_flight if not task.done()}
-        if pending:
-            log.warning(
-                "%s: %d batches not delivered%s; they will be replayed",
-                why,
-                len(pending),
-                " (drain aborted)" if self._abort_drain.is_set() else f" within {timeout:.0f}s",
-            )
-        return not pending
-
-    async def _cancel_in_flight(self) -> None:
-        tasks = set(self._in_flight)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-
+    # --- rebalances: the pipeline decides ---------------------------------------------------
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
-        self._epoch += 1
-        self._rebalancing = True
-        if not revoked:
-            return
-        log.info("partitions revoked: %s", _names(revoked))
-        self.metrics.forget_partitions((tp.topic, tp.partition) for tp in revoked)
-        await self._drain("rebalance")
-        await self._commit()
-        await self._cancel_in_flight()
-        self._tracker.forget()
-        self._uncommitted = {}
+        await self._pipeline.on_revoked(revoked)
 
     def _on_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._epoch += 1
-        self._rebalancing = False
-        self._source.pause_if_paused(assigned)
-        log.info("partitions assigned: %s", _names(assigned) or "none")
-
-
-def _refused(rejection: Rejection, messages: list[Any]) -> DeadLetter:
-    return DeadLetter(
-        rejection.error_type,
-        f"Elasticsearch refused the document ({rejection.status}): {rejection.reason}",
-        messages[rejection.position],
-    )
-
-
-def _service_of(action: IndexAction) -> str | None:
-    service = action.source.get("service")
-    name = service.get("name") if type(service) is dict else None
-    return name if type(name) is str else None
-
-
-def _count(batch: Mapping[TopicPartition, list[Any]]) -> int:
-    return sum(len(records) for records in batch.values())
-
-
-def _names(partitions: set[TopicPartition]) -> str:
-    return ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(partitions))
+        self._pipeline.on_assigned(assigned)
