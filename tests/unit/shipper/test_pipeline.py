@@ -23,6 +23,7 @@ from shipper.metrics import ShipperMetrics
 from shipper.pipeline import Limits, Pipeline
 from shipper.sink import SinkResult
 from shipper.transform import DeadLetter, Transformer
+from shipper.transform import Limits as TransformLimits
 from tests.support.shipping import KafkaMessage
 
 TP0 = TopicPartition("logs", 0)
@@ -303,3 +304,98 @@ async def test_shutdown_is_idempotent(drain: bool) -> None:
     await p.shutdown(drain=drain)
     await p.shutdown(drain=drain)
     assert p.failure is None
+
+
+async def test_409s_are_replays_or_reused_ids_by_the_stored_digest() -> None:
+    """One record replayed, one reusing an ID another record holds: the first counts as a
+    duplicate, the second is written again under its derived ID, flagged."""
+
+    def record(offset: int, event_id: str, message: str) -> KafkaMessage:
+        value = orjson.dumps(
+            {
+                "@timestamp": "2026-11-22T10:00:00Z",
+                "message": message,
+                "event.id": event_id,
+                "service.name": "orders",
+            }
+        )
+        return KafkaMessage(value, topic="logs", partition=0, offset=offset)
+
+    replay, reuse = record(0, "a", "same"), record(1, "1", "new content")
+    # The records' fixed date must not count as far from today.
+    transformer = Transformer("tl-logs", TransformLimits(timestamp_max_distance_days=100_000))
+
+    class Sink(ScriptedSink):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bodies: list[list[dict[str, Any]]] = []
+
+        async def write(self, items: Sequence[bytes]) -> SinkResult:
+            docs = [orjson.loads(item.split(b"\n")[1]) for item in items]
+            self.bodies.append(docs)
+            if len(self.bodies) == 1:  # both already there: 409
+                return SinkResult(duplicates=2, duplicate_positions=[0, 1])
+            return SinkResult(created=len(items))
+
+    async def digests(actions: list[Any]) -> dict[tuple[str, str], str | None]:
+        stored = {}
+        for action in actions:
+            same = action.message is replay
+            theirs = action.source["tracelink"]["digest"] if same else "someone-else"
+            stored[(action.index, action.doc_id)] = theirs
+        return stored
+
+    source = ScriptedSource({TP0: [replay, reuse]})
+    sink, letters = Sink(), Letters()
+    p = Pipeline(
+        source,
+        transformer.transform,
+        ShipperMetrics(),
+        Limits(fetch_wait_ms=5),
+        stop_requested=asyncio.Event(),
+        abort_drain=asyncio.Event(),
+    )
+    p.attach(sink, letters, digests)
+    p.start()
+    await until(lambda: source.committed() == {TP0: 2}, "the commit")
+    await p.shutdown(drain=True)
+    [rewritten] = sink.bodies[1]
+    assert rewritten["message"] == "new content"
+    assert rewritten["tracelink"]["flags"] == ["event_id_conflict"]
+    assert rewritten["tracelink"]["event_id_original"] == "1"
+    assert rewritten["event"]["id"].startswith("logs-0-1-")
+    sample = p.metrics.registry.get_sample_value
+    assert sample("tracelink_shipper_records_duplicate_total") == 1
+    assert (
+        sample("tracelink_shipper_event_id_409_total", {"service": "orders", "outcome": "replay"})
+        == 1
+    )
+    assert (
+        sample("tracelink_shipper_event_id_409_total", {"service": "orders", "outcome": "conflict"})
+        == 1
+    )
+    assert sample("tracelink_shipper_records_flagged_total", {"flag": "event_id_conflict"}) == 1
+
+
+def test_service_labels_are_bounded_and_revoked_lag_gauges_removed() -> None:
+    metrics = ShipperMetrics()
+    labels = {metrics.service_label(f"svc-{i}") for i in range(500)}
+    assert len(labels) == 101
+    assert "_other" in labels
+    assert metrics.service_label(None) == "_none"
+    assert metrics.service_label("svc-3") == "svc-3"
+    metrics.lag.labels("logs", "0").set(5)
+    metrics.lag.labels("logs", "1").set(7)
+    metrics.forget_partitions([("logs", 0), ("logs", 9)])
+    assert (
+        metrics.registry.get_sample_value(
+            "tracelink_shipper_partition_lag", {"topic": "logs", "partition": "0"}
+        )
+        is None
+    )
+    assert (
+        metrics.registry.get_sample_value(
+            "tracelink_shipper_partition_lag", {"topic": "logs", "partition": "1"}
+        )
+        == 7
+    )
