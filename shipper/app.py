@@ -328,7 +328,7 @@ class Shipper:
 
     async def _stored_digests(
         self, actions: list[IndexAction]
-    ) -> dict[tuple[str, str], str | None]:
+    ) -> dict[tuple[str, str], int | None]:
         """:func:`shipper.conflicts.fetch_digests`, retried while the cluster is away (the
         batch is not committed meanwhile); an answer that is not usable counts the 409s
         as replays, as they were counted before digests existed."""

@@ -24,10 +24,10 @@ __all__ = ["candidates", "fetch_digests", "reused_ids"]
 _DIGEST_FIELD: Final = "tracelink.digest"
 
 
-def _digest_of(action: IndexAction) -> str | None:
+def _digest_of(action: IndexAction) -> int | None:
     meta = action.source.get("tracelink")
     digest = meta.get("digest") if type(meta) is dict else None
-    return digest if type(digest) is str else None
+    return digest if type(digest) is int else None
 
 
 def candidates(actions: Sequence[IndexAction]) -> list[IndexAction]:
@@ -37,7 +37,7 @@ def candidates(actions: Sequence[IndexAction]) -> list[IndexAction]:
 
 
 def reused_ids(
-    actions: Sequence[IndexAction], stored: Mapping[tuple[str, str], str | None]
+    actions: Sequence[IndexAction], stored: Mapping[tuple[str, str], int | None]
 ) -> list[bool]:
     """Per action, whether its 409 was a different record holding the ``event.id``:
     ``stored`` maps (index, _id) to the stored digest (``None``: unknown or absent)."""
@@ -51,13 +51,13 @@ def reused_ids(
 
 async def fetch_digests(
     client: AsyncElasticsearch, actions: Sequence[IndexAction]
-) -> dict[tuple[str, str], str | None]:
+) -> dict[tuple[str, str], int | None]:
     """The stored ``tracelink.digest`` of each action's (index, _id), in one ``mget``."""
     if not actions:
         return {}
     docs = [{"_index": a.index, "_id": a.doc_id, "_source": [_DIGEST_FIELD]} for a in actions]
     response = await client.mget(docs=docs)
-    stored: dict[tuple[str, str], str | None] = {}
+    stored: dict[tuple[str, str], int | None] = {}
     for doc in response.body.get("docs", ()):
         if not isinstance(doc, dict) or not doc.get("found"):
             continue
@@ -67,6 +67,6 @@ async def fetch_digests(
         if digest is None and isinstance(source, dict):
             digest = source.get(_DIGEST_FIELD)  # a server that echoes dotted paths
         stored[(str(doc.get("_index")), str(doc.get("_id")))] = (
-            digest if isinstance(digest, str) else None
+            digest if type(digest) is int else None
         )
     return stored

@@ -90,7 +90,7 @@ class LetterWriter(Protocol):
 
 
 Transform = Callable[[Message, str], IndexAction | DeadLetter]
-DigestLookup = Callable[[list[IndexAction]], Awaitable[dict[tuple[str, str], str | None]]]
+DigestLookup = Callable[[list[IndexAction]], Awaitable[dict[tuple[str, str], int | None]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,7 +463,7 @@ def _service_of(action: IndexAction) -> str | None:
     return name if type(name) is str else None
 
 
-async def _no_digests(_actions: list[IndexAction]) -> dict[tuple[str, str], str | None]:
+async def _no_digests(_actions: list[IndexAction]) -> dict[tuple[str, str], int | None]:
     return {}
 
 

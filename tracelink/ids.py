@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "CANONICAL_SPAN_ID",
+    "CANONICAL_TRACE_ID",
     "SPAN_ID_HEX",
     "TRACE_ID_HEX",
     "format_span_id",
@@ -28,8 +30,9 @@ SPAN_ID_HEX = 16
 
 # `\Z`, not `$`: `$` also matches before a trailing newline, so "abc\n" would pass.
 _HEX = re.compile(r"^[0-9a-fA-F]+\Z")
-_CANONICAL_TRACE_ID = re.compile(r"[0-9a-f]{32}")
-_CANONICAL_SPAN_ID = re.compile(r"[0-9a-f]{16}")
+# What normalize_*_id return (except all zeros), for hot paths that check before normalising.
+CANONICAL_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+CANONICAL_SPAN_ID = re.compile(r"[0-9a-f]{16}")
 _NULL_ID = re.compile(r"0*")
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?\Z")
 
@@ -55,12 +58,12 @@ def normalize_span_id(value: str) -> str | None:
 
 def is_canonical_trace_id(value: str) -> bool:
     """Whether ``value`` is already what :func:`normalize_trace_id` returns (the fast check)."""
-    return bool(_CANONICAL_TRACE_ID.fullmatch(value)) and value != "0" * TRACE_ID_HEX
+    return bool(CANONICAL_TRACE_ID.fullmatch(value)) and value != "0" * TRACE_ID_HEX
 
 
 def is_canonical_span_id(value: str) -> bool:
     """Whether ``value`` is already what :func:`normalize_span_id` returns (the fast check)."""
-    return bool(_CANONICAL_SPAN_ID.fullmatch(value)) and value != "0" * SPAN_ID_HEX
+    return bool(CANONICAL_SPAN_ID.fullmatch(value)) and value != "0" * SPAN_ID_HEX
 
 
 def is_null_id(value: str) -> bool:

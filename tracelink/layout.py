@@ -64,8 +64,8 @@ LOG_FIELDS: Final = {
     "invalid_span_id": "tracelink.invalid.span_id",
     # An event.id that is not a string of 1-512 bytes, as text; event.id is then derived.
     "invalid_event_id": "tracelink.invalid.event_id",
-    # A digest of the Kafka message value: equal for replays of one record, so a 409 on an
-    # event.id that a different record already holds is told apart from a replay.
+    # The CRC-32 of the Kafka message value: equal for replays of one record, so a 409 on
+    # an event.id that another record holds is told apart from a replay.
     "digest": "tracelink.digest",
     # The event.id a record gave when another record already held it (flag event_id_conflict).
     "event_id_original": "tracelink.event_id_original",
@@ -222,7 +222,7 @@ def log_index_template(
                             "timestamp_source": _KEYWORD,
                             "timestamp_original": _KEYWORD,
                             "flags": _KEYWORD,
-                            "digest": _KEYWORD,
+                            "digest": {"type": "long", "index": False},
                             "event_id_original": _KEYWORD,
                             "forged": {"type": "text", "index": False},
                             "invalid": {

@@ -337,11 +337,11 @@ async def test_409s_are_replays_or_reused_ids_by_the_stored_digest() -> None:
                 return SinkResult(duplicates=2, duplicate_positions=[0, 1])
             return SinkResult(created=len(items))
 
-    async def digests(actions: list[Any]) -> dict[tuple[str, str], str | None]:
+    async def digests(actions: list[Any]) -> dict[tuple[str, str], int | None]:
         stored = {}
         for action in actions:
             same = action.message is replay
-            theirs = action.source["tracelink"]["digest"] if same else "someone-else"
+            theirs = action.source["tracelink"]["digest"] if same else 12345
             stored[(action.index, action.doc_id)] = theirs
         return stored
 
