@@ -7,17 +7,26 @@ One call of :meth:`Transformer.transform` decides everything about one message:
   :class:`DeadLetter` whose ``kind`` says why;
 * dotted keys (``"trace.id"``) and nested objects are both accepted and stored nested;
   the same field given twice with different values is a dead letter (``conflicting_keys``);
-* ``trace.id`` becomes 32 and ``span.id`` 16 lower-case hex digits (shorter IDs are
-  zero-padded); all-zero or empty IDs are removed; IDs that are not hex are moved to
+* ``trace.id`` becomes 32 and ``span.id`` 16 lower-case hex digits (the rules of
+  :mod:`tracelink.ids`); all-zero or empty IDs are removed; IDs that are not hex are moved to
   ``tracelink.invalid.*`` and flagged, so they never join anything; a record without a
   usable trace context takes it from the message's W3C ``traceparent`` header;
-* ``@timestamp`` must be RFC 3339 within ``date_nanos`` range; otherwise the Kafka message
-  timestamp is used (``tracelink.timestamp_source = "kafka"``) and the original value is kept
-  in ``tracelink.timestamp_original``; the daily index is the UTC date of ``@timestamp``;
+* ``@timestamp`` must be RFC 3339 with an offset, ASCII digits, 1970–2261
+  (:mod:`tracelink.times`); otherwise the Kafka message timestamp is used
+  (``tracelink.timestamp_source = "kafka"``), or the ingest time when that is absent or out
+  of range too, and the original value is kept in ``tracelink.timestamp_original``; the daily
+  index is the UTC date of ``@timestamp``; a date further than
+  ``timestamp_max_distance_days`` from the ingest date is flagged ``timestamp_out_of_range``;
 * string values longer than ``max_field_bytes`` are cut (UTF-8 safe) and flagged
   ``truncated``;
-* ``event.ingested`` and the Kafka origin are added; the document ``_id`` is ``event.id``,
-  or ``<topic>-<partition>-<offset>`` when the record has none, so replays are idempotent.
+* ``event.ingested``, the Kafka origin and ``tracelink.digest`` (of the value) are added; the
+  document ``_id`` is ``event.id`` when it is a string of 1–512 bytes, else
+  :func:`fallback_id` (unique to the record, stable across its replays), stored as
+  ``event.id`` too (other types are flagged ``invalid_event_id``);
+* a producer's own ``tracelink`` value is moved to ``extra.tracelink`` and flagged
+  ``reserved_field_moved``;
+* :meth:`Transformer.transform` never raises: anything unforeseen is a ``transform_error``
+  dead letter of that one record.
 
 The ``tracelink`` object of a document is reserved for this metadata.
 """
@@ -504,8 +513,15 @@ def _normalize_id(value: Any, width: int) -> tuple[str | None, str | None]:
 def _date_window(ingested: str, days: int) -> tuple[str, str]:
     """The UTC dates (``YYYY-MM-DD``) at most ``days`` from the ingest date, as bounds."""
     today = date.fromisoformat(ingested[:10])
-    low = max(date.min, today - timedelta(days=days)) if days < 3_000_000 else date.min
-    high = today + timedelta(days=days) if days < 2_900_000 else date.max
+    span = timedelta(days=min(days, 3_000_000))  # beyond that every date is within reach
+    try:
+        low = today - span
+    except OverflowError:
+        low = date.min
+    try:
+        high = today + span
+    except OverflowError:
+        high = date.max
     return low.isoformat(), high.isoformat()
 
 
