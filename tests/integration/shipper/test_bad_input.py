@@ -188,6 +188,6 @@ async def test_bad_input_is_dead_lettered_and_everything_else_indexed(
         committed = await committed_offsets(kafka_bootstrap, settings.consumer_group, topic)
         shipped = [*es.documents(logs), *es.documents(dlq)]
         assert committed == ends_from_origins(shipped)
-        assert sum(committed.values()) == total
+        assert sum(offset or 0 for offset in committed.values()) == total
     finally:
         es.close()
