@@ -152,8 +152,9 @@ def ends_from_origins(documents: Iterable[dict[str, Any]]) -> dict[int, int]:
     """Per partition, the offset after the last record among ``documents`` (their
     ``tracelink.origin``): what a shipper that delivered them all has committed.
 
-    (The Kafka stand-in's ListOffsets answer lags behind its log, so the partition ends
-    are taken from what was shipped.)
+    (Asked for the partition ends, the Kafka stand-in answered offsets below the ones the
+    group had committed for records it had served — 1537 for 1549 — so the ends are taken
+    from what was shipped instead.)
     """
     ends: dict[int, int] = {}
     for document in documents:
