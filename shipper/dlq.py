@@ -8,7 +8,9 @@ dead-letter topic cannot be written the shipper commits nothing and drops nothin
 The topic message carries the original value, key and headers, plus ``tracelink-error``
 (the reason), ``tracelink-error-type`` and ``tracelink-origin`` (``topic/partition/offset``).
 A replay can write a letter to the topic twice (at-least-once); the index holds it once,
-under ``_id = <topic>-<partition>-<offset>``.
+under ``_id = <topic>-<partition>-<offset>-<digest>`` (:func:`shipper.transform.fallback_id`:
+the digest covers the value, key and Kafka timestamp, so a different message at a reused
+offset is a letter of its own).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import asyncio
 import base64
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
@@ -28,11 +30,13 @@ from shipper.retry import Backoff
 from shipper.sink import BulkSink
 from shipper.transform import DeadLetter, fallback_id, format_timestamp, origin_of
 from tracelink.layout import dlq_index
+from tracelink.times import kafka_millis_to_us
 
 __all__ = ["DeadLetterQueue", "dead_letter_document"]
 
 log = logging.getLogger(__name__)
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 # Header values are for humans and tools; a reason never needs more than this.
 _MAX_REASON_BYTES: Final = 4096
 # A value the broker refuses as too large is kept this long (its start) on the topic; the
@@ -41,10 +45,13 @@ _TOPIC_TRUNCATE_BYTES: Final = 512 * 1024
 
 
 def _letter_time(letter: DeadLetter) -> datetime:
-    millis = letter.message.timestamp
-    if millis is not None and millis >= 0:
-        return datetime.fromtimestamp(millis / 1000, tz=UTC)
-    return datetime.now(UTC)
+    """The Kafka message time when it is one (see :func:`tracelink.times.kafka_millis_to_us`:
+    absent, negative or past 2261 is not), else now. Never raises: a far-future timestamp
+    (µs written where ms belong) must not crash the path that exists for bad records."""
+    micros = kafka_millis_to_us(letter.message.timestamp)
+    if micros is None:
+        return datetime.now(UTC)
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 def dead_letter_document(letter: DeadLetter, payload_max_bytes: int) -> dict[str, Any]:

@@ -63,6 +63,15 @@ LOG_FIELDS: Final = {
     # A trace/span ID that is not hex: kept for humans, never used for joins.
     "invalid_trace_id": "tracelink.invalid.trace_id",
     "invalid_span_id": "tracelink.invalid.span_id",
+    # An event.id that is not a string of 1-512 bytes, as text; event.id is then derived.
+    "invalid_event_id": "tracelink.invalid.event_id",
+    # The CRC-32 of the Kafka message value: equal for replays of one record, so a 409 on
+    # an event.id that another record holds is told apart from a replay.
+    "digest": "tracelink.digest",
+    # The event.id a record gave when another record already held it (flag event_id_conflict).
+    "event_id_original": "tracelink.event_id_original",
+    # A producer's own "tracelink" value, as JSON text, when it could not move to extra.tracelink.
+    "forged": "tracelink.forged",
     # What the shipper changed on the way: "truncated", "invalid_trace_id", ...
     "flags": "tracelink.flags",
 }
@@ -232,7 +241,16 @@ def log_index_template(
                             "timestamp_source": _KEYWORD,
                             "timestamp_original": _KEYWORD,
                             "flags": _KEYWORD,
-                            "invalid": {"properties": {"trace_id": _KEYWORD, "span_id": _KEYWORD}},
+                            "digest": {"type": "long", "index": False},
+                            "event_id_original": _KEYWORD,
+                            "forged": {"type": "text", "index": False},
+                            "invalid": {
+                                "properties": {
+                                    "trace_id": _KEYWORD,
+                                    "span_id": _KEYWORD,
+                                    "event_id": _KEYWORD,
+                                }
+                            },
                         }
                     },
                 },
