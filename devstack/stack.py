@@ -70,6 +70,13 @@ class TracelinkChild(ManagedProcess):
             conn.close()
 
 
+class OtlpReceiverChild(TracelinkChild):
+    """The OTLP/HTTP receiver (``python -m devstack.otlp_receiver``), one more part."""
+
+    def _argv(self) -> list[str]:
+        return [sys.executable, "-m", "devstack.otlp_receiver"]
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Where the stack lives and listens. ``None`` ports are chosen free at start."""
@@ -82,6 +89,9 @@ class StackConfig:
     external_kafka: str | None = None
     external_es: str | None = None
     start_timeout: float = 60.0
+    # The OTLP/HTTP receiver for services in other languages (port 0 = off).
+    otlp_host: str = "127.0.0.1"
+    otlp_port: int = 0
     # Extra TRACELINK_* variables for the shipper and the API (topics, prefixes, ...).
     env: Mapping[str, str] = field(default_factory=dict)
 
@@ -109,6 +119,8 @@ class StackEndpoints:
     logs: Mapping[str, Path]
     kafka_is_standin: bool
     es_is_standin: bool
+    # OTEL_EXPORTER_OTLP_ENDPOINT for services in other languages (None = receiver off).
+    otlp_url: str | None = None
 
 
 class DevStack:
@@ -186,6 +198,7 @@ class DevStack:
             data_dir=cfg.data_dir / "logs",
         )
         self._parts.append(api.start(timeout))
+        otlp_url = self._start_otlp_receiver(env)
         self._endpoints = StackEndpoints(
             kafka_bootstrap=bootstrap,
             es_url=es_url,
@@ -195,8 +208,31 @@ class DevStack:
             logs={part.name: part.log_path for part in self._parts},
             kafka_is_standin=not cfg.external_kafka,
             es_is_standin=not cfg.external_es,
+            otlp_url=otlp_url,
         )
         return self._endpoints
+
+    def _start_otlp_receiver(self, env: Mapping[str, str]) -> str | None:
+        cfg = self.config
+        if not cfg.otlp_port:
+            return None
+        self._say(f"starting the OTLP/HTTP receiver on {cfg.otlp_host}:{cfg.otlp_port} …")
+        receiver = OtlpReceiverChild(
+            "otlp-receiver",
+            [],
+            env={
+                **env,
+                "TRACELINK_OTLP_HOST": cfg.otlp_host,
+                "TRACELINK_OTLP_PORT": str(cfg.otlp_port),
+            },
+            port=cfg.otlp_port,
+            ready_path="/healthz",
+            data_dir=cfg.data_dir / "logs",
+        )
+        # A wildcard address is reached (and advertised) through loopback.
+        receiver.host = "127.0.0.1" if cfg.otlp_host in ("0.0.0.0", "::") else cfg.otlp_host  # noqa: S104
+        self._parts.append(receiver.start(cfg.start_timeout))
+        return f"http://{receiver.host}:{cfg.otlp_port}"
 
     def _run_setup(self, env: Mapping[str, str]) -> None:
         import subprocess
