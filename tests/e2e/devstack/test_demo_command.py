@@ -18,6 +18,7 @@ import pytest
 
 from correlate.app import create_app
 from correlate.settings import ApiSettings
+from devstack.standins import free_port
 from tests.support.cli import tracelink_executable
 from tracelink.settings import load_settings
 
@@ -40,6 +41,8 @@ def demo_env(
         "TRACELINK_DLQ_INDEX_PREFIX": f"{index_prefix}-dlq",
         "TRACELINK_JAEGER_INDEX_PREFIX": index_prefix,
         "NO_COLOR": "1",
+        # The Node.js gateway's spans and logs go through the OTLP receiver on a free port.
+        "TRACELINK_OTLP_PORT": str(free_port()),
     }
 
 
@@ -111,6 +114,25 @@ async def test_demo_once_shows_a_lost_order_correlated_across_services(
     assert len(errors) == 1
     assert "database write timed out" in errors[0]["message"]
     assert trace["summary"]["first_error"] is not None
+
+    # The gateway is the Node.js service: its spans come from the OpenTelemetry Node SDK
+    # (through the OTLP receiver), and its pino logs sit under its request-handler span.
+    gateway_spans = [s for s in spans if s["service"] == "gateway"]
+    [root] = [s for s in gateway_spans if s["parent_span_id"] is None]
+    assert root["operation"] == "POST /api/checkout"
+    scopes = {s["tags"].get("otel.scope.name") for s in gateway_spans}
+    assert "@opentelemetry/instrumentation-http" in scopes, scopes
+    gateway_logs = [log for s in gateway_spans for log in s["logs"]]
+    messages = [log["message"] for log in gateway_logs]
+    assert any("checkout for customer" in m for m in messages), messages
+    assert any(" completed for customer " in m for m in messages), messages
+    # Each under the span that was current when pino wrote it: Express's route handler.
+    [handler] = [s for s in gateway_spans if s["operation"] == "request handler - /api/checkout"]
+    assert {log["span_id"] for log in gateway_logs} == {handler["span_id"]}
+    # And the gateway's call to the order service is the order service's parent.
+    [order_root] = [s for s in spans if s["operation"] == "POST /orders"]
+    parent = next(s for s in spans if s["span_id"] == order_root["parent_span_id"])
+    assert parent["service"] == "gateway"
 
     # The notification consumer, reached through Kafka, logged in the same trace.
     notification_logs = [
