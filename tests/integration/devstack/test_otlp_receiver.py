@@ -44,6 +44,7 @@ from opentelemetry.trace import Status as SpanStatus
 from devstack.jaeger import spans_to_jaeger_documents
 from devstack.stack import OtlpReceiverChild
 from devstack.standins import free_port
+from tests.support.otlp import start_receiver as _start
 from tracelink.layout import jaeger_span_pattern
 
 pytestmark = pytest.mark.integration
@@ -69,25 +70,6 @@ class Receiver:
             headers={"Content-Type": content_type, **headers},
             timeout=30,
         )
-
-
-def _start(
-    tmp_path: Path, *, kafka: str, es_url: str, topic: str, prefix: str, **extra: str
-) -> OtlpReceiverChild:
-    port = free_port()
-    env = {
-        **os.environ,
-        "TRACELINK_KAFKA_BOOTSTRAP": kafka,
-        "TRACELINK_ES_URL": es_url,
-        "TRACELINK_LOG_TOPIC": topic,
-        "TRACELINK_JAEGER_INDEX_PREFIX": prefix,
-        "TRACELINK_OTLP_PORT": str(port),
-        **extra,
-    }
-    child = OtlpReceiverChild(
-        "otlp-receiver", [], env=env, port=port, ready_path="/healthz", data_dir=tmp_path
-    )
-    return child.start(30.0)
 
 
 @pytest.fixture
