@@ -184,12 +184,14 @@ def _decode(body: bytes, encoding: Encoding, message: Message) -> None:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequestError(f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequestError("the JSON body is nested too deeply") from None
     if not isinstance(document, dict):
         raise BadRequestError("the JSON body is not an object")
     try:
         # Receivers must ignore fields they do not know (specification).
         json_format.ParseDict(_hex_ids_to_base64(document), message, ignore_unknown_fields=True)
-    except (json_format.ParseError, RecursionError) as exc:
+    except (json_format.ParseError, RecursionError, ValueError) as exc:
         raise BadRequestError(f"the JSON body is not OTLP: {exc}") from None
 
 
