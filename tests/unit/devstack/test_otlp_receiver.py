@@ -101,9 +101,9 @@ def test_otlp_json_and_protobuf_of_the_same_spans_decode_alike() -> None:
     memory = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": "gateway"}))
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    with provider.get_tracer("t").start_as_current_span("root"):
-        with provider.get_tracer("t").start_as_current_span("child") as child:
-            child.set_attribute("n", 3)
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("root"), tracer.start_as_current_span("child") as child:
+        child.set_attribute("n", 3)
     provider.shutdown()
     encoded = encode_spans(memory.get_finished_spans())
     from_proto = decode_traces(encoded.SerializeToString(), "proto")
