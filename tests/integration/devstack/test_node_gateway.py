@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from devstack.demo.launcher import GATEWAY_NODE_DIR, _NodeGatewayProcess
 from devstack.standins import free_port
 from tests.support.demo import trace_spans, wait_for
-from tests.support.otlp import start_receiver
+from tests.support.otlp_receiver import start_receiver
 
 pytestmark = pytest.mark.integration
 

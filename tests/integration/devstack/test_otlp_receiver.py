@@ -44,7 +44,7 @@ from opentelemetry.trace import Status as SpanStatus
 from devstack.jaeger import spans_to_jaeger_documents
 from devstack.stack import OtlpReceiverChild
 from devstack.standins import free_port
-from tests.support.otlp import start_receiver as _start
+from tests.support.otlp_receiver import start_receiver as _start
 from tracelink.layout import jaeger_span_pattern
 
 pytestmark = pytest.mark.integration
