@@ -33,13 +33,14 @@ from elasticsearch.serializer import OrjsonSerializer
 
 from shipper.bulk import create_item
 from shipper.dlq import DeadLetterQueue
+from shipper.formats.dispatch import FormatDispatcher, refused
 from shipper.metrics import HealthServer, ShipperMetrics
 from shipper.offsets import BatchToken, OffsetTracker
 from shipper.retry import Backoff
 from shipper.settings import ShipperSettings
 from shipper.sink import BulkSink
 from shipper.source import KafkaSource, TopicPartition
-from shipper.transform import DeadLetter, IndexAction, Limits, Transformer, format_timestamp
+from shipper.transform import DeadLetter, Limits, Transformer, format_timestamp
 from tracelink.elasticsearch import install_templates, make_client
 from tracelink.settings import ConfigError, env_name
 
@@ -73,6 +74,8 @@ class Shipper:
                 max_depth=settings.max_depth,
             ),
         )
+        # Formats: detection, decoding, then the transform, per message.
+        self._formats = FormatDispatcher(self._transformer, settings.log_format)
         self._tracker: OffsetTracker[TopicPartition] = OffsetTracker()
         self._source = KafkaSource(
             settings, on_revoked=self._on_revoked, on_assigned=self._on_assigned
@@ -199,8 +202,10 @@ class Shipper:
         self._commit_task = asyncio.create_task(self._commit_loop(), name="shipper-commit")
         self._ready = True
         log.info(
-            "shipping topic %s (group %s) into %s-* (dead letters: topic %s, index %s-*)",
-            s.log_topic,
+            "shipping topics %s (group %s, formats: %s) into %s-* "
+            "(dead letters: topic %s, index %s-*)",
+            ", ".join(s.log_topics),
+            s.log_format,
             s.consumer_group,
             s.log_index_prefix,
             s.dlq_topic,
@@ -381,28 +386,27 @@ class Shipper:
     def _dispatch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
         """Transform and encode one fetched batch, then write it in a task of its own."""
         ingested = format_timestamp(datetime.now(UTC))
-        transform = self._transformer.transform
+        process = self._formats.process
         items: list[bytes] = []
+        # Per item: how to dead-letter it alone (the message, or one record of a payload).
         messages: list[Any] = []
         letters: list[DeadLetter] = []
         ends: dict[TopicPartition, int] = {}
-        count = 0
+        consumed: dict[str, int] = {}
         flagged = self.metrics.flagged
         for partition, records in batch.items():
             if not records:
                 continue
-            count += len(records)
             for record in records:
-                result = transform(record, ingested)
-                if type(result) is IndexAction:
-                    items.append(create_item(result.index, result.doc_id, result.source))
-                    messages.append(record)
-                    if result.flags:
-                        for flag in result.flags:
+                processed = process(record, ingested)
+                consumed[processed.format] = consumed.get(processed.format, 0) + processed.records
+                for action in processed.actions:
+                    items.append(create_item(action.index, action.doc_id, action.source))
+                    if action.flags:
+                        for flag in action.flags:
                             flagged.labels(flag).inc()
-                else:
-                    assert isinstance(result, DeadLetter)
-                    letters.append(result)
+                messages.extend(processed.refs)
+                letters.extend(processed.letters)
             end = records[-1].offset + 1
             ends[partition] = end
             highwater = self._source.highwater(partition)
@@ -412,7 +416,8 @@ class Shipper:
                 )
         if not ends:
             return
-        self.metrics.consumed.inc(count)
+        for fmt, count in consumed.items():
+            self.metrics.consumed.labels(fmt).inc(count)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "batch: %s",
@@ -440,10 +445,10 @@ class Shipper:
         if items:
             result = await self._sink.write(items)
             letters.extend(
-                DeadLetter(
+                refused(
+                    messages[rejection.position],
                     rejection.error_type,
                     f"Elasticsearch refused the document ({rejection.status}): {rejection.reason}",
-                    messages[rejection.position],
                 )
                 for rejection in result.rejected
             )

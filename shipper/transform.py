@@ -125,11 +125,18 @@ class IndexAction:
 
 @dataclass(slots=True)
 class DeadLetter:
-    """A message that cannot be indexed: ``kind`` is a short code, ``reason`` for humans."""
+    """A message that cannot be indexed: ``kind`` is a short code, ``reason`` for humans.
+
+    For one record of a multi-record payload (OTLP), ``record`` is its index in the message
+    and ``payload`` that record alone (OTLP/JSON), which the dead-letter queue keeps instead
+    of the whole message value.
+    """
 
     kind: str
     reason: str
     message: Message
+    record: int | None = None
+    payload: bytes | None = None
 
 
 class _RejectedError(Exception):
