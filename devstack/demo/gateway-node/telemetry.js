@@ -44,8 +44,11 @@ const sdk = new NodeSDK({
       '@opentelemetry/instrumentation-http': {
         ignoreIncomingRequestHook: (req) => probes.has((req.url || '').split('?')[0]),
       },
-      // Express's own middleware (JSON parsing, routing) as spans would hide the flow.
+      // Express's own middleware (JSON parsing, routing) as spans would hide the flow: one
+      // span per route handler is enough. Express 5 routes with the `router` package, whose
+      // instrumentation would add a second span for every layer the express one wraps.
       '@opentelemetry/instrumentation-express': { ignoreLayersType: ['middleware'] },
+      '@opentelemetry/instrumentation-router': { enabled: false },
       '@opentelemetry/instrumentation-pino': { disableLogSending: logSink !== 'otlp' },
       // File-system and DNS spans say nothing about the order flow.
       '@opentelemetry/instrumentation-fs': { enabled: false },
