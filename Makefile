@@ -42,7 +42,8 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 # Node.js and npm for the demo's gateway (Debian's packages when absent; needs root or
-# sudo), then its packages exactly as locked. Reinstalled when the lockfile changes.
+# sudo), then its packages exactly as locked (the dev ones are the tests' JSON log exporter).
+# Reinstalled when the lockfile changes.
 GATEWAY_NODE := devstack/demo/gateway-node
 NODE_STAMP := $(GATEWAY_NODE)/node_modules/.tracelink-installed
 
@@ -54,7 +55,7 @@ $(NODE_STAMP): $(GATEWAY_NODE)/package-lock.json
 	  echo "installing Debian's nodejs and npm for the demo gateway"; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
-	cd $(GATEWAY_NODE) && npm ci --omit=dev --no-audit --no-fund --loglevel=error
+	cd $(GATEWAY_NODE) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 test: $(STAMP) browser node check

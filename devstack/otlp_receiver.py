@@ -42,7 +42,7 @@ import logging
 import signal
 import sys
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -222,26 +222,38 @@ def _valid_id(raw: bytes, size: int, *, optional: bool) -> bool:
     return len(raw) == size and any(raw)
 
 
+def _remove_where(items: Any, refused: Callable[[Any], bool]) -> int:
+    """Delete the items of a repeated protobuf field for which ``refused`` holds; how many."""
+    doomed = [index for index, item in enumerate(items) if refused(item)]
+    for index in reversed(doomed):
+        del items[index]
+    return len(doomed)
+
+
+def _span_refused(span: Any) -> bool:
+    return not (
+        _valid_id(span.trace_id, 16, optional=False)
+        and _valid_id(span.span_id, 8, optional=False)
+        and (not span.parent_span_id or len(span.parent_span_id) == 8)
+    )
+
+
+def _log_refused(record: Any) -> bool:
+    return not (
+        (not record.trace_id or len(record.trace_id) == 16)
+        and (not record.span_id or len(record.span_id) == 8)
+    )
+
+
 def split_valid_spans(request: ExportTraceServiceRequest) -> tuple[int, str]:
     """Remove (in place) the spans Jaeger could not store under a trace: a trace ID that is
     not 16 non-zero bytes, a span ID not 8 non-zero bytes, a parent ID of the wrong length.
     Returns how many were removed and why (empty when none)."""
-    removed = 0
-    for resource_spans in request.resource_spans:
-        for scope_spans in resource_spans.scope_spans:
-            keep = [
-                span
-                for span in scope_spans.spans
-                if _valid_id(span.trace_id, 16, optional=False)
-                and _valid_id(span.span_id, 8, optional=False)
-                and (not span.parent_span_id or len(span.parent_span_id) == 8)
-            ]
-            if len(keep) != len(scope_spans.spans):
-                removed += len(scope_spans.spans) - len(keep)
-                kept = [span.SerializeToString() for span in keep]
-                del scope_spans.spans[:]
-                for raw in kept:
-                    scope_spans.spans.add().ParseFromString(raw)
+    removed = sum(
+        _remove_where(scope_spans.spans, _span_refused)
+        for resource_spans in request.resource_spans
+        for scope_spans in resource_spans.scope_spans
+    )
     reason = f"{removed} spans with an invalid trace ID or span ID" if removed else ""
     return removed, reason
 
@@ -249,21 +261,11 @@ def split_valid_spans(request: ExportTraceServiceRequest) -> tuple[int, str]:
 def split_valid_logs(request: ExportLogsServiceRequest) -> tuple[int, str]:
     """Remove (in place) the log records whose trace ID or span ID has the wrong length
     (absent IDs are fine: a record outside any span). Returns how many and why."""
-    removed = 0
-    for resource_logs in request.resource_logs:
-        for scope_logs in resource_logs.scope_logs:
-            keep = [
-                record
-                for record in scope_logs.log_records
-                if (not record.trace_id or len(record.trace_id) == 16)
-                and (not record.span_id or len(record.span_id) == 8)
-            ]
-            if len(keep) != len(scope_logs.log_records):
-                removed += len(scope_logs.log_records) - len(keep)
-                kept = [record.SerializeToString() for record in keep]
-                del scope_logs.log_records[:]
-                for raw in kept:
-                    scope_logs.log_records.add().ParseFromString(raw)
+    removed = sum(
+        _remove_where(scope_logs.log_records, _log_refused)
+        for resource_logs in request.resource_logs
+        for scope_logs in resource_logs.scope_logs
+    )
     reason = f"{removed} log records with a trace ID or span ID of the wrong length"
     return removed, reason if removed else ""
 
@@ -402,6 +404,7 @@ async def _producer(backends: _Backends) -> AIOKafkaProducer:
     """The Kafka producer, connected on first use (Kafka may start after the receiver or
     come back after an outage); ``KafkaError`` while it cannot connect."""
     from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
 
     assert backends.producer_lock is not None
     async with backends.producer_lock:
@@ -418,7 +421,7 @@ async def _producer(backends: _Backends) -> AIOKafkaProducer:
         try:
             await producer.start()
         except BaseException:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(KafkaError):
                 await producer.stop()
             raise
         backends.producer = producer
@@ -513,15 +516,9 @@ async def serve(settings: OtlpReceiverSettings, stop: asyncio.Event) -> None:
         await asyncio.to_thread(spans.shutdown)
 
 
-def _iter_stop_signals() -> Iterator[signal.Signals]:
-    yield signal.SIGTERM
-    yield signal.SIGINT
-
-
-def main(argv: Sequence[str] | None = None) -> int:
+def main() -> int:
     """``python -m devstack.otlp_receiver``: serve until SIGTERM/SIGINT (exit 0); bad
     configuration exits 2 with one line naming the variable."""
-    del argv
     try:
         settings = load_settings(OtlpReceiverSettings)
     except ConfigError as exc:
@@ -539,7 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in _iter_stop_signals():
+        for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         await serve(settings, stop)
 

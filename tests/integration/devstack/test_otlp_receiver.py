@@ -333,18 +333,21 @@ _NODE_SCRIPT = r"""
 const { NodeSDK } = require('@opentelemetry/sdk-node');
 const { OTLPTraceExporter: JsonExporter } = require('@opentelemetry/exporter-trace-otlp-http');
 const { OTLPTraceExporter: ProtoExporter } = require('@opentelemetry/exporter-trace-otlp-proto');
-const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-proto');
+const { OTLPLogExporter: ProtoLogExporter } = require('@opentelemetry/exporter-logs-otlp-proto');
+const { OTLPLogExporter: JsonLogExporter } = require('@opentelemetry/exporter-logs-otlp-http');
 const { SimpleLogRecordProcessor } = require('@opentelemetry/sdk-logs');
 const { resourceFromAttributes } = require('@opentelemetry/resources');
 const api = require('@opentelemetry/api');
 
 const url = process.env.RECEIVER;
-const Exporter = process.env.ENCODING === 'json' ? JsonExporter : ProtoExporter;
+const json = process.env.ENCODING === 'json';
+const Exporter = json ? JsonExporter : ProtoExporter;
+const LogExporter = json ? JsonLogExporter : ProtoLogExporter;
 const sdk = new NodeSDK({
   resource: resourceFromAttributes({ 'service.name': 'node-' + process.env.ENCODING }),
   traceExporter: new Exporter({ url: url + '/v1/traces' }),
   logRecordProcessors: [
-    new SimpleLogRecordProcessor({ exporter: new OTLPLogExporter({ url: url + '/v1/logs' }) }),
+    new SimpleLogRecordProcessor({ exporter: new LogExporter({ url: url + '/v1/logs' }) }),
   ],
   instrumentations: [],
 });
