@@ -28,9 +28,9 @@ from devstack.dev_command import (
     stop_signals,
     wait_for_stop,
 )
+from devstack.processes import ProcessError
 from devstack.render import render_trace
 from devstack.stack import DevStack, StackEndpoints, StackError
-from devstack.standins import StandinError
 
 __all__ = ["configure_parser", "run"]
 
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
                 return code
             print("Serving until Ctrl-C.", flush=True)
             return wait_for_stop(stack.failed_part)
-        except (StandinError, StackError) as exc:
+        except (ProcessError, StackError) as exc:
             print(f"tracelink demo: {exc}", file=sys.stderr)
             return 1
         finally:

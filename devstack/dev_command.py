@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
+from devstack.processes import ProcessError, free_port
 from devstack.stack import DevStack, StackConfig, StackEndpoints, StackError
-from devstack.standins import StandinError, free_port
 from tracelink.settings import ConfigError
 
 __all__ = [
@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
             print(describe(endpoints), flush=True)
             print("\nCtrl-C stops everything.", flush=True)
             return wait_for_stop(stack.failed_part)
-        except (StandinError, StackError) as exc:
+        except (ProcessError, StackError) as exc:
             print(f"tracelink dev: {exc}", file=sys.stderr)
             return 1
         finally:

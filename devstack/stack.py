@@ -1,16 +1,15 @@
 """The embedded development stack: stand-ins, setup, shipper and API as one unit.
 
 ``tracelink dev`` and ``tracelink demo`` run this in the foreground. Every part is a child
-process (the stand-in servers, ``tracelink ship``, ``tracelink serve``), started in
-dependency order, checked until it answers, supervised, and stopped in reverse order; a
-part that fails to start stops everything already started. Servers named by
-``TRACELINK_KAFKA_BOOTSTRAP`` / ``TRACELINK_ES_URL`` are used as they are, with no stand-in.
+process (the stand-in servers, ``tracelink setup``, ``ship``, ``serve``) supervised by
+:mod:`devstack.processes`: started in dependency order, checked until it answers, watched,
+and stopped in reverse order; a part that fails to start stops everything already started.
+Servers named by ``TRACELINK_KAFKA_BOOTSTRAP`` / ``TRACELINK_ES_URL`` are used as they are,
+with no stand-in.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -19,12 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from devstack.standins import (
-    ElasticsearchStandin,
-    KafkaStandin,
-    ManagedProcess,
-    StandinError,
-)
+from devstack.processes import ChildProcess, ProcessGroup, ServerProcess, http_ready
+from devstack.standins import ElasticsearchStandin, KafkaStandin
 
 __all__ = ["DevStack", "StackConfig", "StackEndpoints", "StackError"]
 
@@ -33,48 +28,40 @@ class StackError(RuntimeError):
     """A part of the stack could not start or has stopped unexpectedly."""
 
 
-class TracelinkChild(ManagedProcess):
-    """``python -m tracelink <args>`` with the stack's environment, ready when a URL says so."""
-
-    def __init__(
-        self,
-        name: str,
-        args: list[str],
-        *,
-        env: Mapping[str, str],
-        port: int,
-        ready_path: str,
-        data_dir: Path,
-    ) -> None:
-        self.name = name
-        super().__init__(port=port, data_dir=data_dir)
-        self._args = args
-        self._child_env = dict(env)
-        self._ready_path = ready_path
-
-    def _argv(self) -> list[str]:
+def _tracelink(
+    name: str, command: str, *, env: Mapping[str, str], port: int, log_dir: Path
+) -> ServerProcess:
+    """``python -m tracelink <command>`` with the stack's environment, ready when its
+    ``/readyz`` on ``port`` answers 200."""
+    return ServerProcess(
+        name,
         # The interpreter of this environment, so the child runs the same tracelink.
-        return [sys.executable, "-m", "tracelink", *self._args]
-
-    def _env(self) -> dict[str, str]:
-        return self._child_env
-
-    def _ready(self) -> bool:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=1.0)
-        try:
-            conn.request("GET", self._ready_path)
-            return conn.getresponse().status == 200
-        except OSError:
-            return False
-        finally:
-            conn.close()
+        [sys.executable, "-m", "tracelink", command],
+        port=port,
+        env=env,
+        log_path=log_dir / f"{name}.log",
+        cwd=log_dir,
+        ready=lambda: http_ready("127.0.0.1", port, "/readyz"),
+    )
 
 
-class OtlpReceiverChild(TracelinkChild):
-    """The OTLP/HTTP receiver (``python -m devstack.otlp_receiver``), one more part."""
-
-    def _argv(self) -> list[str]:
-        return [sys.executable, "-m", "devstack.otlp_receiver"]
+def otlp_receiver_process(
+    *, env: Mapping[str, str], host: str, port: int, log_dir: Path
+) -> ServerProcess:
+    """The OTLP/HTTP receiver (``python -m devstack.otlp_receiver``) on ``host:port``, ready
+    when its ``/healthz`` answers; ``env`` gives it Kafka, Elasticsearch and the log topic."""
+    # A wildcard address is reached (and advertised) through loopback.
+    probe_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    return ServerProcess(
+        "otlp-receiver",
+        [sys.executable, "-m", "devstack.otlp_receiver"],
+        port=port,
+        host=probe_host,
+        env={**env, "TRACELINK_OTLP_HOST": host, "TRACELINK_OTLP_PORT": str(port)},
+        log_path=log_dir / "otlp-receiver.log",
+        cwd=log_dir,
+        ready=lambda: http_ready(probe_host, port, "/healthz"),
+    )
 
 
 @dataclass(frozen=True)
@@ -129,7 +116,7 @@ class DevStack:
     def __init__(self, config: StackConfig, *, say: Callable[[str], None] = print) -> None:
         self.config = config
         self._say = say
-        self._parts: list[ManagedProcess] = []
+        self._parts = ProcessGroup()
         self._endpoints: StackEndpoints | None = None
 
     @property
@@ -155,7 +142,7 @@ class DevStack:
         else:
             self._say("starting Kafka stand-in (Tansu) …")
             kafka = KafkaStandin(port=cfg.kafka_port, data_dir=cfg.data_dir / "kafka")
-            self._parts.append(kafka.start(timeout))
+            self._parts.start(kafka, timeout)
             bootstrap = kafka.bootstrap
         if cfg.external_es:
             es_url = cfg.external_es
@@ -164,7 +151,7 @@ class DevStack:
             elastic = ElasticsearchStandin(
                 port=cfg.es_port, data_dir=cfg.data_dir / "elasticsearch"
             )
-            self._parts.append(elastic.start(timeout))
+            self._parts.start(elastic, timeout)
             es_url = elastic.url
 
         env = {
@@ -179,26 +166,16 @@ class DevStack:
         self._say("installing index templates (tracelink setup) …")
         self._run_setup(env)
         self._say("starting the shipper (tracelink ship) …")
-        shipper = TracelinkChild(
-            "shipper",
-            ["ship"],
-            env=env,
-            port=cfg.metrics_port,
-            ready_path="/readyz",
-            data_dir=cfg.data_dir / "logs",
+        log_dir = cfg.data_dir / "logs"
+        self._parts.start(
+            _tracelink("shipper", "ship", env=env, port=cfg.metrics_port, log_dir=log_dir),
+            timeout,
         )
-        self._parts.append(shipper.start(timeout))
         self._say("starting the correlate API (tracelink serve) …")
-        api = TracelinkChild(
-            "api",
-            ["serve"],
-            env=env,
-            port=cfg.api_port,
-            ready_path="/readyz",
-            data_dir=cfg.data_dir / "logs",
+        self._parts.start(
+            _tracelink("api", "serve", env=env, port=cfg.api_port, log_dir=log_dir), timeout
         )
-        self._parts.append(api.start(timeout))
-        otlp_url = self._start_otlp_receiver(env)
+        otlp_url = self._start_otlp_receiver(env, log_dir)
         self._endpoints = StackEndpoints(
             kafka_bootstrap=bootstrap,
             es_url=es_url,
@@ -212,45 +189,28 @@ class DevStack:
         )
         return self._endpoints
 
-    def _start_otlp_receiver(self, env: Mapping[str, str]) -> str | None:
+    def _start_otlp_receiver(self, env: Mapping[str, str], log_dir: Path) -> str | None:
         cfg = self.config
         if not cfg.otlp_port:
             return None
         self._say(f"starting the OTLP/HTTP receiver on {cfg.otlp_host}:{cfg.otlp_port} …")
-        receiver = OtlpReceiverChild(
-            "otlp-receiver",
-            [],
-            env={
-                **env,
-                "TRACELINK_OTLP_HOST": cfg.otlp_host,
-                "TRACELINK_OTLP_PORT": str(cfg.otlp_port),
-            },
-            port=cfg.otlp_port,
-            ready_path="/healthz",
-            data_dir=cfg.data_dir / "logs",
+        receiver = otlp_receiver_process(
+            env=env, host=cfg.otlp_host, port=cfg.otlp_port, log_dir=log_dir
         )
-        # A wildcard address is reached (and advertised) through loopback.
-        receiver.host = "127.0.0.1" if cfg.otlp_host in ("0.0.0.0", "::") else cfg.otlp_host  # noqa: S104
-        self._parts.append(receiver.start(cfg.start_timeout))
+        self._parts.start(receiver, cfg.start_timeout)
         return f"http://{receiver.host}:{cfg.otlp_port}"
 
     def _run_setup(self, env: Mapping[str, str]) -> None:
-        import subprocess
-
         log_path = self.config.data_dir / "logs" / "setup.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("wb") as log:
-            result = subprocess.run(
-                [sys.executable, "-m", "tracelink", "setup"],
-                env=dict(env),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=self.config.start_timeout,
-                check=False,
-            )
-        if result.returncode != 0:
+        # Only this run's output in the log (and in the error below).
+        log_path.unlink(missing_ok=True)
+        setup = ChildProcess(
+            "setup", [sys.executable, "-m", "tracelink", "setup"], env=env, log_path=log_path
+        )
+        code = setup.run(self.config.start_timeout)
+        if code != 0:
             raise StackError(
-                f"tracelink setup failed (exit {result.returncode}):\n"
+                f"tracelink setup failed (exit {code}):\n"
                 + log_path.read_text(errors="replace")[-2000:]
             )
         if not self.config.external_es:
@@ -265,21 +225,13 @@ class DevStack:
 
     def failed_part(self) -> str | None:
         """A description of the first part that has exited on its own, if any."""
-        for part in self._parts:
-            code = part.poll()
-            if code is not None:
-                return f"{part.name} exited with code {code}; its log ({part.log_path}):\n" + (
-                    part.log_tail(20)
-                )
-        return None
+        return self._parts.failed()
 
     def stop(self) -> None:
         """Stop every part in reverse order (the shipper drains first); idempotent."""
-        while self._parts:
-            part = self._parts.pop()
-            with contextlib.suppress(StandinError, OSError):
-                # The shipper's drain is bounded by its own timeout; this bounds the rest.
-                part.stop(timeout=45.0)
+        # The shipper's drain is bounded by its own timeout; this bounds the rest.
+        self._parts.stop(timeout=45.0)
+        self._parts = ProcessGroup()
         self._endpoints = None
 
     def __enter__(self) -> Self:

@@ -27,6 +27,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from tracelink.backoff import Backoff
+
 __all__ = [
     "ImportOutcome",
     "KibanaClient",
@@ -37,6 +39,8 @@ __all__ = [
 
 _IMPORT_FILE_NAME: Final = "tracelink-saved-objects.ndjson"
 _RETRIABLE_STATUS: Final = frozenset({429, 500, 502, 503, 504})
+# Pauses between import attempts: about 1 s, doubling up to 10 s.
+_IMPORT_BACKOFF: Final = Backoff(1.0, 10.0)
 
 
 class KibanaError(Exception):
@@ -237,7 +241,7 @@ class KibanaClient:
         Raises :class:`KibanaError` listing every failed object, or the request's error.
         """
         deadline = time.monotonic() + retry_for
-        delay = 1.0
+        delays = _IMPORT_BACKOFF.delays()
         while True:
             try:
                 response = await self._http.post(
@@ -253,12 +257,12 @@ class KibanaClient:
                 problem = f"HTTP {response.status_code}: {_kibana_message(response)}"
                 if response.status_code not in _RETRIABLE_STATUS:
                     raise KibanaError(f"Kibana rejected the import: {problem}")
+            delay = next(delays)
             if time.monotonic() + delay > deadline:
                 raise KibanaError(
                     f"Kibana import did not succeed within {retry_for:g} s: {problem}"
                 )
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
     @staticmethod
     def _check_import(

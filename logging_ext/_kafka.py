@@ -23,7 +23,6 @@ import inspect
 import logging
 import math
 import os
-import random
 import threading
 import time
 import weakref
@@ -37,6 +36,7 @@ from logging_ext._fields import RENDER_ERROR
 from logging_ext._notice import Notice
 from logging_ext._render import safe_str
 from logging_ext._trace import TraceStamp, record_trace, traceparent
+from tracelink.backoff import backoff_delay
 
 __all__ = ["DEFAULT_QUEUE_SIZE", "KafkaHandler", "KafkaSender"]
 
@@ -396,7 +396,7 @@ class KafkaSender:
     async def _connect(self) -> Any:
         from aiokafka import AIOKafkaProducer
 
-        backoff = _BACKOFF_MIN_S
+        attempt = 0
         while True:
             if self._stopping and (self._remaining() <= 0 or not self._queue):
                 return None
@@ -412,8 +412,8 @@ class KafkaSender:
             else:
                 self._last_error = ""
                 return producer
-            await self._sleep(backoff * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
-            backoff = min(backoff * 2, _BACKOFF_MAX_S)
+            await self._sleep(backoff_delay(attempt, _BACKOFF_MIN_S, _BACKOFF_MAX_S))
+            attempt += 1
 
     def _unreachable(self, exc: BaseException) -> None:
         self._last_error = _describe(exc)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 
+from tracelink.backoff import backoff_delay
+
 __all__ = ["Backoff"]
 
 
@@ -31,9 +33,9 @@ class Backoff:
         return self._attempt
 
     def next_delay(self) -> float:
-        nominal = min(self._cap, self._initial * 2 ** min(self._attempt, 62))
+        delay = backoff_delay(self._attempt, self._initial, self._cap, rng=self._random)
         self._attempt += 1
-        return self._random.uniform(nominal / 2, nominal)
+        return delay
 
     async def sleep(self) -> float:
         """Wait for the next delay; returns how long it was."""

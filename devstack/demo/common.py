@@ -19,6 +19,8 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel, Field
 
+from tracelink.backoff import Backoff
+
 __all__ = [
     "CheckoutRequest",
     "Item",
@@ -33,6 +35,8 @@ __all__ = [
 
 # Inter-service calls: generous, the order service may retry its database for a second.
 _CLIENT_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
+# Pauses while Kafka is unreachable: about 0.5 s, doubling up to 10 s.
+_KAFKA_BACKOFF = Backoff(0.5, 10.0)
 
 
 class Item(BaseModel):
@@ -123,7 +127,7 @@ def instrumented_client(base_url: str, tracer_provider: TracerProvider) -> httpx
 async def start_kafka_client(make: Callable[[], Any], describe: str, logger: logging.Logger) -> Any:
     """Start an aiokafka client made by ``make``, retrying with capped backoff until Kafka
     answers (cancel the caller to give up): a broker that is down delays, never crashes."""
-    delay = 0.5
+    delays = _KAFKA_BACKOFF.delays()
     while True:
         client = make()
         try:
@@ -131,9 +135,9 @@ async def start_kafka_client(make: Callable[[], Any], describe: str, logger: log
         except KafkaError as exc:
             with contextlib.suppress(KafkaError):
                 await client.stop()
+            delay = next(delays)
             logger.warning("%s: Kafka unreachable (%s), retrying in %.1f s", describe, exc, delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
             continue
         logger.info("%s: connected to Kafka", describe)
         return client

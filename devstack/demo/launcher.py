@@ -8,24 +8,24 @@ Used by ``tracelink demo`` and by the integration tests::
 
 Each service is ``python -m devstack.demo <service>`` with its configuration in the
 environment; its stdout and stderr (its JSON log lines) go to ``<log_dir>/<service>.log``.
-Like the stand-in servers, the services die with the process that started them.
+Like the stand-in servers, the services are supervised by :mod:`devstack.processes` and die
+with the process that started them.
 """
 
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
 import socket
 import sys
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from devstack.demo.settings import SERVICES, ServiceName
-from devstack.standins import ManagedProcess, StandinError
+from devstack.processes import ChildProcess, ProcessError, ProcessGroup, ServerProcess, http_ready
+from devstack.standins import StandinError
 
 __all__ = ["DemoServiceError", "DemoServices"]
 
@@ -34,7 +34,7 @@ class DemoServiceError(StandinError):
     """A demo service could not be started (port taken, crashed, never ready)."""
 
 
-class _ServiceProcess(ManagedProcess):
+class _ServiceProcess(ServerProcess):
     """One service, serving on a listening socket this process binds and hands down.
 
     Binding here and passing the socket (``TRACELINK_DEMO_LISTEN_FD``) leaves no window in
@@ -42,13 +42,21 @@ class _ServiceProcess(ManagedProcess):
     held, before any service starts.
     """
 
+    error = DemoServiceError
+
     def __init__(self, service: ServiceName, *, host: str, log_dir: Path) -> None:
-        self.name = service
         self.service = service
         # The wiring to the other services, set once every port is known.
-        self.environment: Mapping[str, str] = {}
+        self.wiring: Mapping[str, str] = {}
         self._socket: socket.socket | None = self._listen(host, 0)
-        super().__init__(port=self._socket.getsockname()[1], data_dir=log_dir, host=host)
+        super().__init__(
+            service,
+            [sys.executable, "-m", "devstack.demo", service],
+            port=self._socket.getsockname()[1],
+            host=host,
+            log_path=log_dir / f"{service}.log",
+            cwd=log_dir,
+        )
 
     @staticmethod
     def _listen(host: str, port: int) -> socket.socket:
@@ -62,7 +70,7 @@ class _ServiceProcess(ManagedProcess):
             raise
         return sock
 
-    def launch(self) -> None:
+    def launch(self, pass_fds: Sequence[int] = ()) -> None:
         if self.running:
             return
         if self._socket is None:
@@ -74,7 +82,8 @@ class _ServiceProcess(ManagedProcess):
                     f"{self.name}: cannot listen on port {self.port}: {exc}"
                 ) from exc
         try:
-            self._spawn(pass_fds=(self._socket.fileno(),))
+            # Not ServerProcess.launch: the port is ours (held by the socket), not free.
+            ChildProcess.launch(self, (*pass_fds, self._socket.fileno()))
         finally:
             # The child holds its own copy now.
             self._socket.close()
@@ -86,25 +95,15 @@ class _ServiceProcess(ManagedProcess):
             self._socket.close()
             self._socket = None
 
-    def _argv(self) -> list[str]:
-        return [sys.executable, "-m", "devstack.demo", self.service]
-
-    def _env(self) -> dict[str, str]:
+    def environment(self) -> dict[str, str]:
         # The user's environment (virtualenv, OTEL_* settings) plus this service's wiring.
-        env = {**os.environ, **self.environment, "TRACELINK_DEMO_PORT": str(self.port)}
+        env = {**os.environ, **self.wiring, "TRACELINK_DEMO_PORT": str(self.port)}
         if self._socket is not None:
             env["TRACELINK_DEMO_LISTEN_FD"] = str(self._socket.fileno())
         return env
 
-    def _ready(self) -> bool:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=1.0)
-        try:
-            conn.request("GET", "/readyz")
-            return conn.getresponse().status == 200
-        except OSError:
-            return False
-        finally:
-            conn.close()
+    def is_ready(self) -> bool:
+        return http_ready(self.host, self.port, "/readyz")
 
     @property
     def url(self) -> str:
@@ -124,7 +123,7 @@ class _NodeGatewayProcess(_ServiceProcess):
         super().__init__("gateway", host=host, log_dir=log_dir)
         self._otlp_url = otlp_url
 
-    def _argv(self) -> list[str]:
+    def argv(self) -> list[str]:
         node = shutil.which("node")
         if node is None or not (GATEWAY_NODE_DIR / "node_modules").is_dir():
             raise DemoServiceError(
@@ -138,14 +137,14 @@ class _NodeGatewayProcess(_ServiceProcess):
             str(GATEWAY_NODE_DIR / "server.js"),
         ]
 
-    def _env(self) -> dict[str, str]:
+    def environment(self) -> dict[str, str]:
         return {
             "OTEL_EXPORTER_OTLP_ENDPOINT": self._otlp_url,
             # Short export delays, as the Python services': the demo reads its traces back
             # seconds after the traffic.
             "OTEL_BSP_SCHEDULE_DELAY": "500",
             "OTEL_BLRP_SCHEDULE_DELAY": "500",
-            **super()._env(),
+            **super().environment(),
         }
 
 
@@ -210,8 +209,10 @@ class DemoServices:
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
         }
+        self._group = ProcessGroup()
         for process in processes.values():
-            process.environment = env
+            process.wiring = env
+            self._group.add(process)
         self._services = processes
 
     @property
@@ -243,11 +244,8 @@ class DemoServices:
     def start(self, timeout: float = 60.0) -> Self:
         """Launch every service, then wait until all are ready; on failure stop them all."""
         try:
-            for process in self._services.values():
-                process.launch()
-            for process in self._services.values():
-                process.wait_ready(timeout)
-        except StandinError as exc:
+            self._group.start_all(timeout)
+        except ProcessError as exc:
             self.stop()
             raise DemoServiceError(f"demo service failed to start: {exc}") from exc
         return self
@@ -257,9 +255,7 @@ class DemoServices:
         for process in self._services.values():
             process.close()
         # In parallel: each service takes a moment to drain and flush its telemetry.
-        with ThreadPoolExecutor(max_workers=len(self._services)) as pool:
-            for future in [pool.submit(p.stop, timeout) for p in self._services.values()]:
-                future.result()
+        self._group.stop(timeout, parallel=True)
 
     def __enter__(self) -> Self:
         return self.start()

@@ -20,7 +20,6 @@ lost.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -42,6 +41,7 @@ from devstack.jaeger.model import (
     spans_to_jaeger_documents,
 )
 from devstack.jaeger.templates import install_jaeger_templates_sync
+from tracelink.backoff import Backoff
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -169,8 +169,7 @@ class JaegerElasticsearchSpanExporter(SpanExporter):
         self._templates_installed = False
         self._tags_as_fields = tags_as_fields
         self._max_attempts = max_attempts
-        self._retry_backoff = retry_backoff
-        self._max_backoff = max_backoff
+        self._backoff = Backoff(retry_backoff, max_backoff)
         self._refresh = refresh
         self._owns_client = owns_client
         self._services: OrderedDict[str, None] = OrderedDict()
@@ -260,9 +259,9 @@ class JaegerElasticsearchSpanExporter(SpanExporter):
             attempt += 1
             if attempt > 1:
                 self.stats.retries += 1
-                delay = min(self._max_backoff, self._retry_backoff * 2 ** (attempt - 2))
                 # Jitter spreads the retries of several services writing at once.
-                if self._closed.wait(delay * random.uniform(0.5, 1.0)):  # noqa: S311
+                delay = self._backoff.delay(attempt - 2)
+                if self._closed.wait(delay):
                     break
             pending = self._send(pending, rejected)
         unwritten = sum(1 for action in pending if action.is_span)

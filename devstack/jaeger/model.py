@@ -1,12 +1,26 @@
 """OpenTelemetry spans → the span documents Jaeger v2.20 writes to Elasticsearch.
 
 A port of what Jaeger's storage exporter does to OTLP data before its Elasticsearch writer
-stores it: the standard sanitizers (missing or empty ``service.name``; an end time not after
-the start time) followed by ``ToDBModel`` (``internal/storage/v2/elasticsearch/tracestore``)
-and, when configured, the writer's tags-as-fields split. The input is the OTLP protobuf
-message itself, so Python spans take exactly the path they take in production: the SDK's own
-OTLP encoder, then Jaeger's conversion. Key order, ``null`` for absent lists, typed tag
-values, lower-case hex IDs and microsecond times all match Jaeger's output.
+stores it, at Jaeger v2.20.0 (jaegertracing/jaeger):
+
+1. the standard sanitizers (``internal/jptrace/sanitizer/sanitizer.go``): missing, empty or
+   non-string ``service.name``; an empty span name becomes ``empty-span-name``
+   (``emptyspanname.go``); an end time not after the start time;
+2. ``ToDBModel`` (``internal/storage/v2/elasticsearch/tracestore/to_dbmodel.go``) —
+   :func:`otlp_to_dbmodel_spans`, the shape of Jaeger's ``es_01.json`` test fixture;
+3. the writer's tags-as-fields split (``tracestore/core/writer.go``
+   ``convertNestedTagsToFieldTags`` / ``splitElevatedTags``), which since Jaeger 2.8 always
+   runs: ``factory.go`` ``ensureRequiredFields`` adds ``span.kind`` and ``error`` to the
+   configured ``tags_as_fields.include`` unless ``tags_as_fields.all`` is set. So a stored
+   server or errored span has ``"tag": {"error": true, "span@kind": "server"}`` and neither
+   key in ``tags``; ``tags`` and ``process.tags`` are then lists, ``[]`` when empty, never
+   ``null`` — :func:`otlp_to_jaeger_documents`, what lands in Elasticsearch.
+
+The input is the OTLP protobuf message itself, so Python spans take exactly the path they
+take in production: the SDK's own OTLP encoder, then Jaeger's conversion. Key order
+(``dbmodel/model.go``: ``tag`` after ``tags``; map keys sorted as Go's encoder sorts them),
+``null`` for empty ``references`` and ``logs``, no ``parentSpanID`` for a root, no ``flags``
+when 0, typed tag values, lower-case hex IDs and microsecond times all match Jaeger's output.
 
 One deliberate difference, for a value Jaeger cannot write at all: a float attribute that is
 NaN or ±Inf (Go's JSON encoder refuses it, so Jaeger loses the whole span) is written as the
@@ -37,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TagsAsFields",
+    "otlp_to_dbmodel_spans",
     "otlp_to_jaeger_documents",
     "service_document",
     "service_document_id",
@@ -53,6 +68,7 @@ _SERVICE_NAME: Final = "service.name"
 _MISSING_SERVICE_NAME: Final = "missing-service-name"
 _WRONG_TYPE_SERVICE_NAME: Final = "service-name-wrong-type"
 _EMPTY_SERVICE_NAME: Final = "empty-service-name"
+_EMPTY_SPAN_NAME: Final = "empty-span-name"
 _WARNINGS_ATTRIBUTE: Final = "@jaeger@warnings"
 _EVENT_NAME_FIELD: Final = "event"
 _REF_TYPE_ATTRIBUTE: Final = "opentracing.ref_type"
@@ -65,12 +81,19 @@ _STATUS_OK: Final = 1
 _STATUS_ERROR: Final = 2
 
 
+# factory.go ensureRequiredFields: always stored as fields unless every tag is.
+_REQUIRED_FIELD_TAGS: Final = frozenset({"span.kind", "error"})
+
+
 @dataclass(frozen=True)
 class TagsAsFields:
-    """Jaeger's ``es.tags-as-fields`` options: which tags are stored as ``tag``/``process.tag``
-    object fields (dots replaced by ``dot_replacement``) instead of the nested ``tags`` list.
+    """Jaeger's ``tags_as_fields`` options (``all``, ``include`` as ``keys``,
+    ``dot_replacement``): which tags are stored as ``tag``/``process.tag`` object fields
+    (dots replaced by ``dot_replacement``) instead of the nested ``tags`` list.
 
-    Off by default, as in Jaeger. Binary tags always stay nested.
+    The defaults are Jaeger's defaults. Whatever is configured, Jaeger v2 also stores
+    ``span.kind`` and ``error`` as fields (:attr:`elevated_keys`). Binary tags always stay
+    nested.
     """
 
     all: bool = False
@@ -78,8 +101,9 @@ class TagsAsFields:
     dot_replacement: str = "@"
 
     @property
-    def enabled(self) -> bool:
-        return self.all or bool(self.keys)
+    def elevated_keys(self) -> frozenset[str]:
+        """The keys stored as fields when not :attr:`all` (``ensureRequiredFields``)."""
+        return self.keys | _REQUIRED_FIELD_TAGS
 
 
 # --- Go-compatible JSON text (pcommon.Value.AsString of maps and slices) --------------------
@@ -341,19 +365,23 @@ def _process(resource_spans: ResourceSpans) -> dict[str, Any]:
 def _split_elevated(
     tags: list[dict[str, Any]] | None, config: TagsAsFields
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """``splitElevatedTags``: the nested rest (``[]`` when empty: ``make([]KeyValue, 0)``)
+    and the elevated ``{key with dots replaced: value}`` (``None`` when empty: omitted),
+    its keys sorted as Go's JSON encoder writes a map (a repeated key keeps its last value)."""
     nested: list[dict[str, Any]] = []
-    elevated: dict[str, Any] | None = None
+    elevated: dict[str, Any] = {}
+    keys = config.elevated_keys
     for tag in tags or ():
-        if tag["type"] != "binary" and (config.all or tag["key"] in config.keys):
-            elevated = elevated if elevated is not None else {}
+        if tag["type"] != "binary" and (config.all or tag["key"] in keys):
             elevated[tag["key"].replace(".", config.dot_replacement)] = tag["value"]
         else:
             nested.append(tag)
-    return nested, elevated
+    return nested, ({key: elevated[key] for key in sorted(elevated)} if elevated else None)
 
 
 def _elevate(doc: JaegerDocument, config: TagsAsFields) -> JaegerDocument:
-    """The writer's tags-as-fields split (``convertNestedTagsToFieldTags``)."""
+    """The writer's tags-as-fields split (``convertNestedTagsToFieldTags``), ``tag`` placed
+    after ``tags`` and ``process.tag`` after ``process.tags`` as ``dbmodel.Span`` orders them."""
     process = doc["process"]
     process_nested, process_fields = _split_elevated(process["tags"], config)
     span_nested, span_fields = _split_elevated(doc["tags"], config)
@@ -385,7 +413,8 @@ def _document(
         doc["parentSpanID"] = parent_span_id
     if span.flags:
         doc["flags"] = span.flags
-    doc["operationName"] = span.name
+    # The empty-span-name sanitizer.
+    doc["operationName"] = span.name or _EMPTY_SPAN_NAME
     doc["references"] = _references(span, trace_id, parent_span_id)
     doc["startTime"] = start_us
     doc["startTimeMillis"] = start_us // 1000
@@ -396,12 +425,11 @@ def _document(
     return doc
 
 
-def otlp_to_jaeger_documents(
+def otlp_to_dbmodel_spans(
     request: ExportTraceServiceRequest | Iterable[ResourceSpans],
-    *,
-    tags_as_fields: TagsAsFields | None = None,
 ) -> list[JaegerDocument]:
-    """The span documents Jaeger v2.20 stores for an OTLP trace export, in input order.
+    """Jaeger v2.20's sanitizers and ``ToDBModel`` for an OTLP trace export, in input order:
+    the span documents *before* the writer's tags-as-fields split.
 
     Each document is a fresh ``dict`` whose key order is Jaeger's (``traceID``, ``spanID``,
     ``parentSpanID``, ``flags``, ``operationName``, ``references``, ``startTime``,
@@ -414,12 +442,28 @@ def otlp_to_jaeger_documents(
         process = _process(rs)
         for scope_spans in rs.scope_spans:
             scope = scope_spans.scope
-            for span in scope_spans.spans:
-                doc = _document(span, scope.name, scope.version, process)
-                if tags_as_fields is not None and tags_as_fields.enabled:
-                    doc = _elevate(doc, tags_as_fields)
-                documents.append(doc)
+            documents.extend(
+                _document(span, scope.name, scope.version, process) for span in scope_spans.spans
+            )
     return documents
+
+
+def otlp_to_jaeger_documents(
+    request: ExportTraceServiceRequest | Iterable[ResourceSpans],
+    *,
+    tags_as_fields: TagsAsFields | None = None,
+) -> list[JaegerDocument]:
+    """The span documents Jaeger v2.20 stores in Elasticsearch for an OTLP trace export, in
+    input order: :func:`otlp_to_dbmodel_spans` after the writer's tags-as-fields split
+    (``tags_as_fields``: Jaeger's default options when ``None``).
+
+    ``span.kind`` and ``error`` are always in ``tag`` (``span@kind`` with the default dot
+    replacement), unless ``tags_as_fields.all`` moves every non-binary tag there; ``tags``
+    and ``process.tags`` are lists (``[]`` when empty); ``tag`` / ``process.tag`` are present
+    only when not empty.
+    """
+    config = tags_as_fields if tags_as_fields is not None else TagsAsFields()
+    return [_elevate(doc, config) for doc in otlp_to_dbmodel_spans(request)]
 
 
 def spans_to_jaeger_documents(

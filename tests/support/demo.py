@@ -64,11 +64,12 @@ def trace_spans(es_url: str, jaeger_prefix: str, trace_id: str) -> list[dict[str
 
 
 def tag(span: dict[str, Any], key: str) -> Any:
-    """The value of a span tag, or ``None``."""
+    """The value of a span tag, nested in ``tags`` or stored as a field in ``tag`` (where
+    Jaeger 2.8+ always puts ``span.kind`` and ``error``, with ``@`` for ``.``), or ``None``."""
     for item in span.get("tags") or ():
         if item["key"] == key:
             return item["value"]
-    return None
+    return (span.get("tag") or {}).get(key.replace(".", "@"))
 
 
 def field(record: dict[str, Any], dotted: str) -> Any:

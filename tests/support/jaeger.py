@@ -85,14 +85,23 @@ class SpanSpec:
                 "tags": [{"key": "telemetry.sdk.language", "type": "string", "value": "python"}],
             },
         }
-        if self.tags_as_fields:
-            doc["tags"] = []
-            doc["tag"] = {key.replace(".", "@"): value for key, value in self.tags.items()}
-        else:
-            doc["tags"] = [
-                {"key": key, "type": _kind(value), "value": _value(value, era)}
-                for key, value in self.tags.items()
-            ]
+        # Jaeger 2.8+ always stores span.kind and error as fields (its writer's
+        # ensureRequiredFields), whatever else is configured.
+        as_fields = (
+            set(self.tags)
+            if self.tags_as_fields
+            else {"span.kind", "error"} & set(self.tags)
+            if era == "v2.20"
+            else set()
+        )
+        doc["tags"] = [
+            {"key": key, "type": _kind(value), "value": _value(value, era)}
+            for key, value in self.tags.items()
+            if key not in as_fields
+        ]
+        fields = {k.replace(".", "@"): v for k, v in self.tags.items() if k in as_fields}
+        if fields:
+            doc["tag"] = {key: fields[key] for key in sorted(fields)}
         if era == "v2.20" and self.parent_span_id is not None:
             doc["parentSpanID"] = self.parent_span_id
         return doc

@@ -69,7 +69,7 @@ def test_gateway_spans_and_pino_logs(
         log_dir=tmp_path / "gateway",
         otlp_url=f"http://127.0.0.1:{receiver.port}",
     )
-    gateway.environment = {
+    gateway.wiring = {
         "TRACELINK_GATEWAY_LOGS": sink,
         "TRACELINK_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "TRACELINK_LOG_TOPIC": topic,

@@ -42,7 +42,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace import Status as SpanStatus
 
 from devstack.jaeger import spans_to_jaeger_documents
-from devstack.stack import OtlpReceiverChild
+from devstack.processes import ServerProcess
 from devstack.standins import free_port
 from tests.support.otlp_receiver import start_receiver as _start
 from tracelink.layout import jaeger_span_pattern
@@ -54,7 +54,7 @@ GATEWAY_NODE = Path(__file__).resolve().parents[3] / "devstack" / "demo" / "gate
 
 class Receiver:
     def __init__(
-        self, process: OtlpReceiverChild, topic: str, prefix: str, es_url: str, kafka: str
+        self, process: ServerProcess, topic: str, prefix: str, es_url: str, kafka: str
     ) -> None:
         self.process = process
         self.kafka = kafka

@@ -125,11 +125,35 @@ def test_native_values_and_references_only() -> None:
     assert span.events == []
 
 
-def test_zero_parent_span_id_is_a_root() -> None:
+def test_jaeger_2_20_root_span() -> None:
+    """A root as Jaeger 2.20 stores it: no ``parentSpanID``, ``references``/``logs`` null,
+    ``span.kind`` only in ``tag`` (the writer always moves it there), ``flags`` omitted."""
     span = parse_span(load(FIXTURES / "jaeger-2.20-root.json"))
     assert span.parent_span_id is None
     assert span.links == []
+    assert span.events == []
     assert span.flags == 0  # omitted when 0
+    assert span.tags == {"span.kind": "server"}
+    assert span.error is False
+
+
+def test_zero_parent_span_id_is_a_root() -> None:
+    doc = load(FIXTURES / "jaeger-2.20-root.json")
+    doc["parentSpanID"] = "0000000000000000"
+    assert parse_span(doc).parent_span_id is None
+
+
+def test_span_kind_and_error_stored_as_fields_are_read() -> None:
+    """Since Jaeger 2.8 the writer stores ``span.kind`` and ``error`` in ``tag``; the
+    embedded stack writes the same document (tests/unit/devstack/fixtures)."""
+    devstack = Path(__file__).parents[1] / "devstack" / "fixtures" / "jaeger_server_span.json"
+    doc = load(devstack)
+    assert "error" in doc["tag"]
+    span = parse_span(doc)
+    assert span.error is True
+    assert span.tags["span.kind"] == "server"
+    assert span.tags["error"] is True
+    assert span.tags["http.response.status_code"] == 502
 
 
 def test_parent_span_id_wins_and_its_reference_is_not_a_link() -> None:
@@ -144,7 +168,6 @@ def test_parent_span_id_wins_and_its_reference_is_not_a_link() -> None:
 
 def test_child_of_another_trace_is_never_the_parent() -> None:
     doc = load(FIXTURES / "jaeger-2.20-root.json")
-    doc.pop("parentSpanID")
     doc["references"] = [{"refType": "CHILD_OF", "traceID": "ff" * 16, "spanID": "12" * 8}]
     span = parse_span(doc)
     assert span.parent_span_id is None

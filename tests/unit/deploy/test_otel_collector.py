@@ -15,81 +15,25 @@ docker-compose.yml pins) accepts:
   were read one by one from the stored versions named there, the newest stored, all carrying
   features of releases shortly before v0.159.0);
 
-and checks that the file names only components that exist and only keys their structs have.
+and checks that the file names only components that exist and only keys their structs have
+(with the same schema checker as Jaeger's configuration, ``tests/support/config_schema.py``).
 A key the struct lacks makes the real Collector refuse to start ("has invalid keys").
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TypeAlias
+from typing import Any, Final
 
 import pytest
 import yaml
+
+from tests.support.config_schema import ANY, LEAF, Deprecated, MapOf, Node, problems
 
 REPO = Path(__file__).resolve().parents[3]
 CONFIG_PATH = REPO / "deploy" / "otel-collector" / "config.yaml"
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
 COLLECTOR_IMAGE: Final = "otel/opentelemetry-collector-contrib:0.159.0"
-
-
-# --- the schema language (the same node kinds as the Jaeger config check: a struct is a
-# dict of its keys, LEAF a scalar or list of scalars, MapOf a map with user-chosen keys, ANY
-# a part not modelled, Deprecated a key that must not be set) ------------------------------
-
-
-@dataclass(frozen=True)
-class _Marker:
-    name: str
-
-
-LEAF: Final = _Marker("LEAF")
-ANY: Final = _Marker("ANY")
-
-
-@dataclass(frozen=True)
-class MapOf:
-    value: Node
-
-
-@dataclass(frozen=True)
-class Deprecated:
-    reason: str
-
-
-Node: TypeAlias = "Mapping[str, Node] | _Marker | MapOf | Deprecated"
-
-
-def problems(value: Any, schema: Node, path: str = "") -> list[str]:
-    """Every place where ``value`` has a key ``schema`` does not accept (empty: all fine)."""
-    if schema is ANY:
-        return []
-    if isinstance(schema, Deprecated):
-        return [f"{path}: {schema.reason}"]
-    if schema is LEAF:
-        if isinstance(value, Mapping):
-            return [f"{path}: a mapping where a value belongs"]
-        return []
-    if value is None:
-        return []  # an empty section (`grpc:`) enables a component with its defaults
-    if not isinstance(value, Mapping):
-        return [f"{path}: expected a mapping, got {type(value).__name__}"]
-    if isinstance(schema, MapOf):
-        found: list[str] = []
-        for key, item in value.items():
-            found += problems(item, schema.value, f"{path}.{key}")
-        return found
-    assert isinstance(schema, Mapping)
-    found = []
-    for key, item in value.items():
-        where = f"{path}.{key}" if path else str(key)
-        if key not in schema:
-            found.append(f"{where}: no such key (accepted: {', '.join(sorted(schema))})")
-            continue
-        found += problems(item, schema[key], where)
-    return found
 
 
 def keys(*names: str, **nested: Node) -> dict[str, Node]:
@@ -324,8 +268,7 @@ def test_every_key_is_a_field_of_its_component_struct() -> None:
     for section, known in SECTIONS.items():
         for component_id, settings in (config.get(section) or {}).items():
             _module, schema = known[_component_type(component_id)]
-            found += problems(settings, schema, f"{section}.{component_id}")
-    found += problems(config["service"], SERVICE, "service")
+            found += problems(settings, schema, (section, component_id))
     assert found == []
 
 
@@ -333,16 +276,16 @@ def test_every_key_is_a_field_of_its_component_struct() -> None:
     ("section", "component", "settings", "expected"),
     [
         ("exporters", "kafka", {"topic": "logs"}, "deprecated"),
-        ("exporters", "kafka", {"logs": {"topik": "logs"}}, "no such key"),
-        ("receivers", "otlp", {"protocols": {"http": {"endpoint": "x", "port": 1}}}, "no such"),
-        ("extensions", "health_check", {"endpoint": {"host": "x"}}, "a mapping"),
+        ("exporters", "kafka", {"logs": {"topik": "logs"}}, "unknown key"),
+        ("receivers", "otlp", {"protocols": {"http": {"endpoint": "x", "port": 1}}}, "unknown"),
+        ("extensions", "health_check", {"endpoint": {"host": "x"}}, "found a mapping"),
     ],
 )
 def test_the_check_catches_what_the_collector_refuses(
     section: str, component: str, settings: dict[str, Any], expected: str
 ) -> None:
     _module, schema = SECTIONS[section][component]
-    [problem] = problems(settings, schema, component)
+    [problem] = problems(settings, schema, (component,))
     assert expected in problem
 
 

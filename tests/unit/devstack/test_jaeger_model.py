@@ -1,9 +1,12 @@
 """The span → Jaeger v2.20 document conversion, field by field.
 
 The reference fixture ``jaeger/es_01.json`` is the exact output of Jaeger v2.20's
-``ToDBModel`` test; the OTLP message below is the span that produced it, so the whole
-document must come out byte for byte. The SDK-span tests then check that a Python span,
-encoded the way the SDK's OTLP exporter encodes it, lands in the same document.
+``ToDBModel`` test (``internal/storage/v2/elasticsearch/tracestore/fixtures``); the OTLP
+message below is the span that produced it, so the whole ``ToDBModel`` document must come out
+byte for byte. The SDK-span tests then check that a Python span, encoded the way the SDK's
+OTLP exporter encodes it, lands in the same document. What Jaeger then *stores* is that
+document after the writer's tags-as-fields split (``span.kind`` and ``error`` always moved to
+``tag``: ``factory.go`` ``ensureRequiredFields``, ``core/writer.go`` ``splitElevatedTags``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from devstack.jaeger.model import (
     TagsAsFields,
     _go_json_float,
     _go_json_string,
+    otlp_to_dbmodel_spans,
     otlp_to_jaeger_documents,
     service_document,
     service_document_id,
@@ -160,13 +164,26 @@ def _go_indent(doc: Any) -> str:
 
 def test_otlp_span_becomes_es_01_byte_for_byte(shared_reference: Path) -> None:
     expected = (shared_reference / "jaeger" / "es_01.json").read_text()
-    [doc] = otlp_to_jaeger_documents(es_01_otlp())
+    [doc] = otlp_to_dbmodel_spans(es_01_otlp())
     assert _go_indent(doc) == expected
 
 
-def test_sdk_span_matches_es_01_field_by_field(shared_reference: Path) -> None:
+def test_es_01_is_stored_with_error_as_a_field(shared_reference: Path) -> None:
+    """The writer takes ``error`` (and ``span.kind``, absent here) out of ``tags`` into
+    ``tag``; every other tag stays nested, in order."""
     expected = json.loads((shared_reference / "jaeger" / "es_01.json").read_text())
-    [doc] = spans_to_jaeger_documents([es_01_sdk_span()])
+    [doc] = otlp_to_jaeger_documents(es_01_otlp())
+    assert doc["tags"] == [tag for tag in expected["tags"] if tag["key"] != "error"]
+    assert doc["tag"] == {"error": True}
+    assert list(doc) == [*list(expected)[:10], "tag", *list(expected)[10:]]
+    assert doc["process"] == expected["process"]
+
+
+def test_sdk_span_matches_es_01_field_by_field(shared_reference: Path) -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    expected = json.loads((shared_reference / "jaeger" / "es_01.json").read_text())
+    [doc] = otlp_to_dbmodel_spans(encode_spans([es_01_sdk_span()]))
 
     assert list(doc) == list(expected)
     for name in ("traceID", "spanID", "parentSpanID", "operationName", "references"):
@@ -185,7 +202,7 @@ def test_sdk_span_matches_es_01_field_by_field(shared_reference: Path) -> None:
 
 def test_types_of_es_01_values_are_native(shared_reference: Path) -> None:
     expected = json.loads((shared_reference / "jaeger" / "es_01.json").read_text())
-    [doc] = otlp_to_jaeger_documents(es_01_otlp())
+    [doc] = otlp_to_dbmodel_spans(es_01_otlp())
     for ours, theirs in zip(doc["tags"], expected["tags"], strict=True):
         assert type(ours["value"]) is type(theirs["value"]), ours["key"]
 
@@ -245,6 +262,11 @@ def test_server_span_matches_own_fixture() -> None:
 
 
 def test_root_span_without_events_or_links_has_null_lists() -> None:
+    """At Jaeger v2.20.0: ``parentSpanID`` is ``omitempty`` (``tracestore/core/dbmodel/
+    model.go`` line 48); no links and no parent give ``references`` nil and no events give
+    ``logs`` nil (``tracestore/to_dbmodel.go`` 234-236, 271-273), written as ``null``; the
+    writer's split leaves ``tags`` as ``make([]KeyValue, 0)`` = ``[]`` (``core/writer.go``
+    182-184) and ``tag`` is ``omitempty`` (model.go 60)."""
     span = ReadableSpan(
         name="idle",
         context=SpanContext(1, 1, is_remote=False),
@@ -259,9 +281,57 @@ def test_root_span_without_events_or_links_has_null_lists() -> None:
     assert doc["references"] is None
     assert doc["logs"] is None
     assert doc["flags"] == 0x100
-    assert doc["tags"] == [{"key": "span.kind", "type": "string", "value": "internal"}]
+    # span.kind is stored as a field; the nested list left empty is [] (not null).
+    assert doc["tags"] == []
+    assert doc["tag"] == {"span@kind": "internal"}
     # Only service.name: an empty (not null) tag list, as Jaeger's make([]KeyValue, 0, n).
     assert doc["process"] == {"serviceName": "solo", "tags": []}
+
+
+def test_span_kind_and_error_are_stored_as_fields_unless_all_are() -> None:
+    span = Span(
+        trace_id=TRACE,
+        span_id=_sid(1),
+        name="charge",
+        kind=Span.SpanKind.SPAN_KIND_CLIENT,
+        status=Status(code=Status.StatusCode.STATUS_CODE_ERROR, message="declined"),
+        start_time_unix_nano=1_000,
+        end_time_unix_nano=2_000,
+        attributes=[_kv("peer.service", _s("bank"))],
+    )
+    request = _request(span, [_kv("service.name", _s("payment"))], InstrumentationScope())
+    [stored] = otlp_to_jaeger_documents(request)
+    assert stored["tags"] == [
+        {"key": "peer.service", "type": "string", "value": "bank"},
+        {"key": "otel.status_description", "type": "string", "value": "declined"},
+    ]
+    # Go writes a map with its keys sorted.
+    assert list(stored["tag"].items()) == [("error", True), ("span@kind", "client")]
+    # Before the writer (ToDBModel), both are nested tags, after the attributes.
+    [converted] = otlp_to_dbmodel_spans(request)
+    assert [tag["key"] for tag in converted["tags"]] == [
+        "peer.service",
+        "span.kind",
+        "error",
+        "otel.status_description",
+    ]
+    assert "tag" not in converted
+    # tags_as_fields.all: every non-binary tag is a field, the nested list is [].
+    [everything] = otlp_to_jaeger_documents(request, tags_as_fields=TagsAsFields(all=True))
+    assert everything["tags"] == []
+    assert list(everything["tag"]) == [
+        "error",
+        "otel@status_description",
+        "peer@service",
+        "span@kind",
+    ]
+
+
+def test_empty_span_name_is_sanitized() -> None:
+    span = Span(trace_id=TRACE, span_id=_sid(1), start_time_unix_nano=1, end_time_unix_nano=2)
+    [doc] = otlp_to_jaeger_documents(_request(span, [], InstrumentationScope()))
+    assert doc["operationName"] == "empty-span-name"
+    assert service_document(doc)[1]["operationName"] == "empty-span-name"
 
 
 def test_zero_duration_is_sanitized_with_a_warning_tag() -> None:
@@ -429,9 +499,10 @@ def test_tags_as_fields_moves_selected_tags_and_keeps_binary_nested() -> None:
         es_01_otlp(),
         tags_as_fields=TagsAsFields(keys=frozenset({"peer.service"}), dot_replacement="_"),
     )
-    assert some["tag"] == {"peer_service": "service-y"}
+    # The configured keys, plus error (span.kind would be too, were it set).
+    assert some["tag"] == {"error": True, "peer_service": "service-y"}
     assert "tag" not in some["process"]
-    assert len(some["tags"]) == 6
+    assert len(some["tags"]) == 5
 
 
 def test_indices_and_ids() -> None:
