@@ -8,6 +8,7 @@ integers. The exporters' own requests are in the integration tests.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import zlib
@@ -243,3 +244,45 @@ def test_responses_are_in_the_request_encoding() -> None:
         "partialSuccess": {"rejectedLogRecords": "2", "errorMessage": "2 log records refused"}
     }
     assert ExportLogsServiceResponse.FromString(encode_message(response, "proto")) == response
+
+
+# --- where `tracelink dev` puts it --------------------------------------------------------
+
+
+def _dev_args(*argv: str) -> argparse.Namespace:
+    from devstack.dev_command import configure_parser
+
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_the_receiver_listens_on_4318_of_loopback_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from devstack.dev_command import _otlp_address
+
+    monkeypatch.delenv("TRACELINK_OTLP_HOST", raising=False)
+    monkeypatch.delenv("TRACELINK_OTLP_PORT", raising=False)
+    assert _otlp_address(_dev_args()) == ("127.0.0.1", 4318)
+
+
+def test_flags_win_over_the_environment_and_0_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from devstack.dev_command import _otlp_address
+
+    monkeypatch.setenv("TRACELINK_OTLP_HOST", "0.0.0.0")
+    monkeypatch.setenv("TRACELINK_OTLP_PORT", "14318")
+    assert _otlp_address(_dev_args()) == ("0.0.0.0", 14318)
+    assert _otlp_address(_dev_args("--otlp-port", "0")) == ("0.0.0.0", 0)
+    assert _otlp_address(_dev_args("--otlp-host", "127.0.0.2")) == ("127.0.0.2", 14318)
+
+
+def test_a_bad_port_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from devstack.dev_command import _otlp_address
+    from tracelink.settings import ConfigError
+
+    monkeypatch.setenv("TRACELINK_OTLP_PORT", "70000")
+    with pytest.raises(ConfigError, match="TRACELINK_OTLP_PORT"):
+        _otlp_address(_dev_args())
+    with pytest.raises(SystemExit):
+        _dev_args("--otlp-port", "-1")
