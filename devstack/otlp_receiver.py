@@ -92,8 +92,10 @@ _CONTENT_TYPES: Final[dict[str, Encoding]] = {_PROTOBUF: "proto", _JSON: "json"}
 DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
 # How long a client should wait before retrying while a backend is down (seconds).
 RETRY_AFTER_S: Final = 5
-# aiokafka's default max_request_size; a log request above it is split per resource.
-_KAFKA_MAX_MESSAGE_BYTES: Final = 1024 * 1024
+# The largest message value sent: the Collector's kafka exporter default
+# (producer.max_message_bytes 1000000), under Kafka's default message.max.bytes (1048588)
+# with room for the record batch around it. A log request above it is split per resource.
+_KAFKA_MAX_VALUE_BYTES: Final = 1_000_000
 _READ_CHUNK: Final = 64 * 1024
 
 # gRPC codes carried in google.rpc.Status (the Collector's statusutil mapping).
@@ -275,22 +277,23 @@ def _record_count(request: ExportLogsServiceRequest) -> int:
 
 
 def log_messages(
-    request: ExportLogsServiceRequest, max_bytes: int = _KAFKA_MAX_MESSAGE_BYTES
-) -> tuple[list[bytes], int]:
-    """The Kafka message values for ``request``: the request itself when it fits one
-    message, else one ``ExportLogsServiceRequest`` per resource. Returns the values and
-    how many records were in resources too large for one message (refused)."""
+    request: ExportLogsServiceRequest, max_bytes: int = _KAFKA_MAX_VALUE_BYTES
+) -> tuple[list[tuple[bytes, int]], int]:
+    """The Kafka message values for ``request``, each with how many records it carries: the
+    request itself when it fits one message, else one ``ExportLogsServiceRequest`` per
+    resource. Also returns how many records were in resources too large for one message
+    (refused)."""
     whole = request.SerializeToString()
     if len(whole) <= max_bytes:
-        return ([whole] if request.resource_logs else []), 0
-    values: list[bytes] = []
+        return ([(whole, _record_count(request))] if request.resource_logs else []), 0
+    values: list[tuple[bytes, int]] = []
     refused = 0
     for resource_logs in request.resource_logs:
         single = ExportLogsServiceRequest()
         single.resource_logs.add().CopyFrom(resource_logs)
         value = single.SerializeToString()
         if len(value) <= max_bytes:
-            values.append(value)
+            values.append((value, _record_count(single)))
         else:
             refused += _record_count(single)
     return values, refused
@@ -414,7 +417,8 @@ async def _producer(backends: _Backends) -> AIOKafkaProducer:
             bootstrap_servers=",".join(backends.settings.kafka_bootstrap),
             client_id="tracelink-otlp-receiver",
             acks="all",
-            max_request_size=_KAFKA_MAX_MESSAGE_BYTES,
+            # aiokafka's default, which a value of _KAFKA_MAX_VALUE_BYTES fits with its batch.
+            max_request_size=1024 * 1024,
             # An exporter waits about 10 s per attempt; answer 503 well before that.
             request_timeout_ms=5000,
         )
@@ -429,24 +433,28 @@ async def _producer(backends: _Backends) -> AIOKafkaProducer:
 
 
 async def _export_logs(backends: _Backends, body: bytes, encoding: Encoding) -> web.Response:
-    from aiokafka.errors import KafkaError
+    from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
     request = decode_logs(body, encoding)
     refused, reason = split_valid_logs(request)
     values, too_large = log_messages(request)
+    topic = backends.settings.log_topic
+    try:
+        producer = await _producer(backends)
+        for value, records in values:
+            try:
+                await producer.send_and_wait(topic, value)
+            except MessageSizeTooLargeError:
+                # The broker's limit is below ours: a retry would fail the same way.
+                too_large += records
+    except KafkaError as exc:
+        _log.warning("Kafka unavailable for OTLP logs: %s", exc)
+        return _unavailable(f"Kafka could not take the logs ({exc}); retry later", encoding)
     if too_large:
         refused += too_large
         reason = "; ".join(
             filter(None, [reason, f"{too_large} log records in a resource too large for Kafka"])
         )
-    topic = backends.settings.log_topic
-    try:
-        producer = await _producer(backends)
-        for value in values:
-            await producer.send_and_wait(topic, value)
-    except KafkaError as exc:
-        _log.warning("Kafka unavailable for OTLP logs: %s", exc)
-        return _unavailable(f"Kafka could not take the logs ({exc}); retry later", encoding)
     response = ExportLogsServiceResponse()
     if refused:
         response.partial_success.rejected_log_records = refused

@@ -393,3 +393,38 @@ def test_node_sdk_spans_and_logs(receiver: Receiver, encoding: str, tmp_path: Pa
     assert record.body.string_value == "hello from node"
     assert record.trace_id.hex() == trace_id
     assert record.span_id.hex() == span_id
+
+
+def test_a_log_request_too_large_for_one_message_is_split_per_resource(
+    tmp_path: Path, kafka_bootstrap: str, es_url: str, topic: str
+) -> None:
+    child = _start(tmp_path, kafka=kafka_bootstrap, es_url=es_url, topic=topic, prefix="split")
+    try:
+        request = ExportLogsServiceRequest()
+        for index, size in enumerate((400_000, 400_000, 1_200_000)):
+            rl = request.resource_logs.add()
+            rl.resource.attributes.add(key="service.name").value.string_value = f"svc-{index}"
+            rl.scope_logs.add().log_records.add().body.string_value = "x" * size
+        response = httpx.post(
+            f"http://127.0.0.1:{child.port}/v1/logs",
+            content=gzip.compress(request.SerializeToString()),
+            headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"},
+            timeout=60,
+        )
+        assert response.status_code == 200
+        answer = ExportLogsServiceResponse.FromString(response.content)
+        # The third resource alone is above the message size: refused, not retried.
+        assert answer.partial_success.rejected_log_records == 1
+        assert "too large for Kafka" in answer.partial_success.error_message
+        receiver = Receiver(child, topic, "split", es_url, kafka_bootstrap)
+        messages = _messages(receiver, expected=2)
+        services = [
+            ExportLogsServiceRequest.FromString(m.value)
+            .resource_logs[0]
+            .resource.attributes[0]
+            .value.string_value
+            for m in messages
+        ]
+        assert sorted(services) == ["svc-0", "svc-1"]
+    finally:
+        child.stop(timeout=15)

@@ -204,7 +204,7 @@ def test_a_request_that_fits_is_one_kafka_message_as_the_collector_writes_it() -
     request = _logs(3, 100)
     values, refused = log_messages(request)
     assert refused == 0
-    assert values == [request.SerializeToString()]
+    assert values == [(request.SerializeToString(), 3)]
     assert log_messages(ExportLogsServiceRequest()) == ([], 0)
 
 
@@ -213,7 +213,8 @@ def test_a_request_too_large_for_one_message_is_split_per_resource() -> None:
     values, refused = log_messages(request, max_bytes=1000)
     assert refused == 0
     assert len(values) == 3
-    decoded = [ExportLogsServiceRequest.FromString(v) for v in values]
+    assert [records for _value, records in values] == [1, 1, 1]
+    decoded = [ExportLogsServiceRequest.FromString(v) for v, _records in values]
     assert [d.resource_logs[0] for d in decoded] == list(request.resource_logs)
     # A single resource above the limit cannot be sent: its records are refused.
     request.resource_logs[1].scope_logs[0].log_records.add().body.string_value = "y" * 900
