@@ -103,6 +103,19 @@ def test_dockerfile_is_small_non_root_and_caches_dependencies() -> None:
     assert {".git", ".venv", "tests"} <= set(ignored)
 
 
+def test_gateway_image_is_node_20_slim_non_root_with_locked_production_packages() -> None:
+    text = (GATEWAY_NODE / "Dockerfile").read_text(encoding="utf-8")
+    assert re.findall(r"^FROM\s+(\S+)", text, flags=re.MULTILINE) == ["node:20.20.2-slim"]
+    assert re.search(r"^USER\s+node$", text, flags=re.MULTILINE)
+    # The lockfile is copied and installed before the code, production packages only.
+    assert text.index("COPY package.json package-lock.json") < text.index("npm ci --omit=dev")
+    assert text.index("npm ci --omit=dev") < text.index("COPY server.js")
+    assert "node_modules" in (GATEWAY_NODE / ".dockerignore").read_text().split()
+    # The tracelink image does not carry the gateway's packages either.
+    assert "**/node_modules" in (REPO / ".dockerignore").read_text().split()
+    assert (GATEWAY_NODE / "package-lock.json").is_file()
+
+
 def test_every_tracelink_variable_is_a_setting_of_the_command_it_configures() -> None:
     for name, service in SERVICES.items():
         variables = {k for k in service.get("environment", {}) if k.startswith("TRACELINK_")}
