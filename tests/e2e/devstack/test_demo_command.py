@@ -66,12 +66,15 @@ def _service_of(span: dict[str, Any]) -> str:
     return str(span["service"])
 
 
+# The Node.js gateway's two log roads: OTLP through the receiver (the demo's), and pino's
+# JSON lines produced to the log topic with kafkajs. Both must end under the same spans.
+@pytest.mark.parametrize("gateway_logs", ["otlp", "kafka"])
 async def test_demo_once_shows_a_lost_order_correlated_across_services(
-    demo_env: dict[str, str], tmp_path: Path, api: httpx.AsyncClient
+    demo_env: dict[str, str], tmp_path: Path, api: httpx.AsyncClient, gateway_logs: str
 ) -> None:
     result = subprocess.run(
         [tracelink_executable(), "demo", "--once", "--orders", "20", "--data-dir", str(tmp_path)],
-        env=demo_env,
+        env={**demo_env, "TRACELINK_GATEWAY_LOGS": gateway_logs},
         capture_output=True,
         text=True,
         timeout=240,
