@@ -125,15 +125,15 @@ async def test_demo_once_shows_a_lost_order_correlated_across_services(
     assert root["operation"] == "POST /api/checkout"
     scopes = {s["tags"].get("otel.scope.name") for s in gateway_spans}
     assert "@opentelemetry/instrumentation-http" in scopes, scopes
-    gateway_logs = [log for s in gateway_spans for log in s["logs"]]
-    messages = [log["message"] for log in gateway_logs]
+    logged = [log for s in gateway_spans for log in s["logs"]]
+    messages = [log["message"] for log in logged]
     assert any("checkout for customer" in m for m in messages), messages
     assert any(" completed for customer " in m for m in messages), messages
     # Each under the span that was current when pino wrote it: Express's route handler,
     # the server span's child.
     [handler] = [s for s in gateway_spans if s["operation"].startswith("request handler")]
     assert handler["parent_span_id"] == root["span_id"]
-    assert {log["span_id"] for log in gateway_logs} == {handler["span_id"]}
+    assert {log["span_id"] for log in logged} == {handler["span_id"]}
     # And the gateway's call to the order service is the order service's parent.
     [order_root] = [s for s in spans if s["operation"] == "POST /orders"]
     parent = next(s for s in spans if s["span_id"] == order_root["parent_span_id"])
