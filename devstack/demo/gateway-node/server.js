@@ -138,6 +138,15 @@ function createApp(log) {
     res.status(response.status).type('application/json').send(Buffer.from(await response.arrayBuffer()));
   });
 
+  // A body that is not JSON: a 422 with a detail, as the Python gateway (FastAPI) answers.
+  app.use((err, _req, res, next) => {
+    if (err?.type === 'entity.parse.failed' || err?.type === 'entity.too.large') {
+      res.status(err.type === 'entity.too.large' ? 413 : 422).json({ detail: err.message });
+      return;
+    }
+    next(err);
+  });
+
   return app;
 }
 

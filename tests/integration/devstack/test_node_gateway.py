@@ -118,3 +118,45 @@ def test_gateway_spans_and_pino_logs(
     finally:
         gateway.stop(timeout=15)
         receiver.stop(timeout=15)
+
+
+def test_gateway_refuses_bad_checkouts_with_a_detail(
+    tmp_path: Path, kafka_bootstrap: str, es_url: str, topic: str, index_prefix: str
+) -> None:
+    if shutil.which("node") is None or not (GATEWAY_NODE_DIR / "node_modules").is_dir():
+        pytest.fail(f"run `make node` (npm ci in {GATEWAY_NODE_DIR})")
+    receiver = start_receiver(
+        tmp_path / "receiver",
+        kafka=kafka_bootstrap,
+        es_url=es_url,
+        topic=topic,
+        prefix=index_prefix,
+    )
+    gateway = _NodeGatewayProcess(
+        host="127.0.0.1", log_dir=tmp_path / "gateway", otlp_url=f"http://127.0.0.1:{receiver.port}"
+    )
+    gateway.wiring = {"TRACELINK_DEMO_ORDER_URL": f"http://127.0.0.1:{free_port()}"}
+    try:
+        gateway.start(30)
+        url = f"{gateway.url}/api/checkout"
+        for body in (
+            b"{not json",
+            b'{"customer_id": "", "items": [{"sku": "a", "quantity": 1}]}',
+            b'{"customer_id": "c", "items": []}',
+            b'{"customer_id": "c", "items": [{"sku": "a", "quantity": 0}]}',
+        ):
+            response = httpx.post(
+                url, content=body, headers={"Content-Type": "application/json"}, timeout=10
+            )
+            assert response.status_code == 422, (body, response.text)
+            assert response.json()["detail"]
+        # A valid checkout with the order service down: a visible failure, not "completed".
+        response = httpx.post(
+            url, json={"customer_id": "c", "items": [{"sku": "a", "quantity": 1}]}, timeout=30
+        )
+        assert response.status_code == 503
+        assert response.json()["status"] == "failed"
+        assert response.headers["traceresponse"].split("-")[1] == response.json()["trace_id"]
+    finally:
+        gateway.stop(timeout=15)
+        receiver.stop(timeout=15)
