@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The tracelink image: `tracelink ship`, `tracelink serve`, `tracelink setup` and the demo
-# services. Small (slim base, no compilers, no stand-in servers), non-root, and the
+# services (tracelink with the `server` extra and the demo's instrumentation). Small (slim base, no compilers, no stand-in servers), non-root, and the
 # dependency layer is cached until pyproject.toml changes.
 
 FROM python:3.12.11-slim-bookworm AS build
@@ -9,13 +9,15 @@ RUN python -m venv /opt/tracelink
 WORKDIR /src
 
 # Dependencies first, from pyproject.toml alone: this layer is rebuilt only when they change.
-# The runtime dependencies plus the demo services' instrumentation; not the embedded stand-in
-# servers (the compose stack runs the real Kafka and Elasticsearch).
+# The base dependencies, the `server` extra (shipper, API, setup) and the demo services'
+# instrumentation; not the embedded stand-in servers (the compose stack runs the real Kafka
+# and Elasticsearch).
 COPY pyproject.toml ./
 RUN python - <<'PY' > /tmp/requirements.txt
 import tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-wanted = project["dependencies"] + project["optional-dependencies"]["demo"]
+extras = project["optional-dependencies"]
+wanted = project["dependencies"] + extras["server"] + extras["demo"]
 print("\n".join(r for r in wanted if not r.startswith("tracelink")))
 PY
 RUN /opt/tracelink/bin/pip install -r /tmp/requirements.txt

@@ -14,7 +14,7 @@ STAMP := $(VENV)/.tracelink-installed
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv install test test-unit test-integration test-e2e lint format typecheck check demo dev bench browser node clean
+.PHONY: help venv install test test-unit test-integration test-e2e lint format typecheck check demo dev bench browser stunnel node clean
 
 help:
 	@echo "make demo        set up and run the lost-order demo on the embedded stack"
@@ -41,6 +41,14 @@ browser:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
+# Debian's stunnel4: the TLS terminator the Kafka security tests put in front of the stand-in.
+stunnel:
+	@command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian's stunnel4 for the Kafka TLS tests"; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends stunnel4 >/dev/null; }
+
 # Node.js and npm for the demo's gateway (Debian's packages when absent; needs root or
 # sudo), then its packages exactly as locked (the dev ones are the tests' JSON log exporter).
 # Reinstalled when the lockfile changes.
@@ -58,16 +66,16 @@ $(NODE_STAMP): $(GATEWAY_NODE)/package-lock.json
 	cd $(GATEWAY_NODE) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: $(STAMP) browser node check
+test: $(STAMP) browser stunnel node check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: $(STAMP) node
+test-integration: $(STAMP) stunnel node
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
-test-e2e: $(STAMP) browser node
+test-e2e: $(STAMP) browser stunnel node
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 lint: $(STAMP)

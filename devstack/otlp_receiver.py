@@ -414,7 +414,8 @@ async def _producer(backends: _Backends) -> AIOKafkaProducer:
         if backends.producer is not None:
             return backends.producer
         producer = AIOKafkaProducer(
-            bootstrap_servers=",".join(backends.settings.kafka_bootstrap),
+            # Bootstrap servers, TLS and SASL as every tracelink Kafka client has them.
+            **backends.settings.kafka_client_kwargs(),
             client_id="tracelink-otlp-receiver",
             acks="all",
             # aiokafka's default, which a value of _KAFKA_MAX_VALUE_BYTES fits with its batch.

@@ -10,6 +10,7 @@ with no stand-in.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -18,8 +19,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from aiokafka.errors import KafkaError
+
 from devstack.processes import ChildProcess, ProcessGroup, ServerProcess, http_ready
 from devstack.standins import ElasticsearchStandin, KafkaStandin
+from tracelink.errors import ConfigError
+from tracelink.kafka_security import PROTOCOL_VAR, KafkaSecurity, check_connection
 
 __all__ = ["DevStack", "StackConfig", "StackEndpoints", "StackError"]
 
@@ -137,8 +142,18 @@ class DevStack:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         timeout = cfg.start_timeout
+        # Every part (shipper, demo services) reads the same TRACELINK_KAFKA_* variables.
+        security = KafkaSecurity.from_env({**os.environ, **cfg.env})
         if cfg.external_kafka:
             bootstrap = cfg.external_kafka
+            self._say(f"Kafka at {bootstrap}: {security.describe()}")
+            self._check_kafka(security, bootstrap)
+        elif security.protocol != "PLAINTEXT":
+            raise ConfigError(
+                PROTOCOL_VAR,
+                f"{security.protocol} needs TRACELINK_KAFKA_BOOTSTRAP naming your cluster; "
+                "the embedded Kafka stand-in speaks PLAINTEXT",
+            )
         else:
             self._say("starting Kafka stand-in (Tansu) …")
             kafka = KafkaStandin(port=cfg.kafka_port, data_dir=cfg.data_dir / "kafka")
@@ -199,6 +214,14 @@ class DevStack:
         )
         self._parts.start(receiver, cfg.start_timeout)
         return f"http://{receiver.host}:{cfg.otlp_port}"
+
+    def _check_kafka(self, security: KafkaSecurity, bootstrap: str) -> None:
+        """A cluster that refuses us (certificate, credentials) stops the start with the
+        setting to fix (:class:`ConfigError`); one that is down is waited for by the shipper."""
+        try:
+            asyncio.run(check_connection(security, bootstrap, client_id="tracelink-dev"))
+        except KafkaError as exc:
+            self._say(f"Kafka at {bootstrap} is not reachable yet ({exc}); the shipper waits")
 
     def _run_setup(self, env: Mapping[str, str]) -> None:
         log_path = self.config.data_dir / "logs" / "setup.log"

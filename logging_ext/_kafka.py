@@ -37,6 +37,8 @@ from logging_ext._notice import Notice
 from logging_ext._render import safe_str
 from logging_ext._trace import TraceStamp, record_trace, traceparent
 from tracelink.backoff import backoff_delay
+from tracelink.errors import ConfigError
+from tracelink.kafka_security import KafkaSecurity, check_connection
 
 __all__ = ["DEFAULT_QUEUE_SIZE", "KafkaHandler", "KafkaSender"]
 
@@ -67,12 +69,26 @@ _PRODUCER_DEFAULTS: Final[Mapping[str, Any]] = {
 _QueueItem = tuple[bytes, TraceStamp | None]
 
 
+def resolve_security(kafka_security: KafkaSecurity | None) -> KafkaSecurity:
+    """``kafka_security``, else the ``TRACELINK_KAFKA_*`` variables (as the shipper reads
+    them); a bad variable is a ``ValueError`` naming it."""
+    if kafka_security is not None:
+        return kafka_security
+    try:
+        return KafkaSecurity.from_env()
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _producer_kwargs(
-    bootstrap_servers: str | Sequence[str], producer_config: Mapping[str, Any] | None
+    bootstrap_servers: str | Sequence[str],
+    producer_config: Mapping[str, Any] | None,
+    security: KafkaSecurity,
 ) -> dict[str, Any]:
     from aiokafka import AIOKafkaProducer
 
-    kwargs = {**_PRODUCER_DEFAULTS, **(producer_config or {})}
+    # Explicit producer_config wins over the security settings (an escape hatch).
+    kwargs = {**_PRODUCER_DEFAULTS, **security.client_kwargs(), **(producer_config or {})}
     kwargs["bootstrap_servers"] = bootstrap_servers
     for forbidden in ("key_serializer", "value_serializer", "loop"):
         if forbidden in kwargs:
@@ -161,6 +177,7 @@ class KafkaSender:
         flush_timeout: float = 5.0,
         producer_config: Mapping[str, Any] | None = None,
         warn_interval: float = 30.0,
+        kafka_security: KafkaSecurity | None = None,
     ) -> None:
         if not isinstance(topic, str) or not topic.strip():
             raise ValueError("kafka topic must be a non-empty string")
@@ -172,7 +189,10 @@ class KafkaSender:
         self.topic = topic
         self.queue_size = queue_size
         self.flush_timeout = flush_timeout
-        self._producer_kwargs = _producer_kwargs(self.bootstrap_servers, producer_config)
+        self.security = resolve_security(kafka_security)
+        self._producer_kwargs = _producer_kwargs(
+            self.bootstrap_servers, producer_config, self.security
+        )
         self._max_request_size = int(self._producer_kwargs.get("max_request_size", 1_048_576))
         self._warn_interval = warn_interval
         self._closed = False
@@ -403,6 +423,9 @@ class KafkaSender:
             timeout = _CONNECT_TIMEOUT_S
             if self._stopping:
                 timeout = min(timeout, self._remaining())
+            if await self._refused(timeout):
+                await self._sleep(_BACKOFF_MAX_S)
+                continue
             producer = AIOKafkaProducer(**self._producer_kwargs)
             try:
                 await asyncio.wait_for(producer.start(), timeout)
@@ -414,6 +437,25 @@ class KafkaSender:
                 return producer
             await self._sleep(backoff_delay(attempt, _BACKOFF_MIN_S, _BACKOFF_MAX_S))
             attempt += 1
+
+    async def _refused(self, budget_s: float) -> bool:
+        """Whether Kafka refuses this service (certificate, credentials): said on stderr,
+        naming the setting to fix, never raised into the application. The producer alone
+        would only report "unable to bootstrap", as for a broker that is down."""
+        try:
+            await check_connection(
+                self.security,
+                self.bootstrap_servers,
+                connect_timeout_s=max(0.1, budget_s),
+                client_id="logging_ext",
+            )
+        except ConfigError as exc:
+            self._last_error = str(exc)
+            self._notice.warn("refused", f"Kafka refuses this service: {exc}")
+            return True
+        except Exception:  # noqa: BLE001, S110 - unreachable: the producer's start reports it
+            pass
+        return False
 
     def _unreachable(self, exc: BaseException) -> None:
         self._last_error = _describe(exc)
@@ -639,7 +681,8 @@ class KafkaHandler(LockFreeHandler):
     Renders with its formatter (default: :class:`~logging_ext.ECSFormatter`); ``emit`` only
     enqueues, never blocks and never raises. ``sent``/``dropped``/``failed`` count delivery;
     :meth:`drain` waits for it; :meth:`close` flushes within ``flush_timeout`` and is
-    idempotent (it also runs at interpreter exit).
+    idempotent (it also runs at interpreter exit). ``kafka_security`` (TLS, SASL) defaults to
+    the ``TRACELINK_KAFKA_*`` variables, as in ``configure_logging``.
     """
 
     def __init__(
@@ -652,6 +695,7 @@ class KafkaHandler(LockFreeHandler):
         queue_size: int = DEFAULT_QUEUE_SIZE,
         flush_timeout: float = 5.0,
         producer_config: Mapping[str, Any] | None = None,
+        kafka_security: KafkaSecurity | None = None,
     ) -> None:
         super().__init__(level)
         self.sender = KafkaSender(
@@ -660,6 +704,7 @@ class KafkaHandler(LockFreeHandler):
             queue_size=queue_size,
             flush_timeout=flush_timeout,
             producer_config=producer_config,
+            kafka_security=kafka_security,
         )
         if formatter is None:
             from logging_ext._formatter import ECSFormatter

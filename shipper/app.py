@@ -42,6 +42,7 @@ from shipper.sink import BulkSink
 from shipper.source import KafkaSource, TopicPartition
 from shipper.transform import DeadLetter, Limits, Transformer, format_timestamp
 from tracelink.elasticsearch import install_templates, make_client
+from tracelink.kafka_security import check_connection
 from tracelink.settings import ConfigError, env_name
 
 __all__ = ["Shipper", "ShipperFailedError"]
@@ -140,7 +141,9 @@ class Shipper:
         """Connect, install the index templates, join the group and start consuming.
 
         Dependencies that are down are retried (with backoff, logged) until they answer or a
-        stop is requested; then :meth:`wait` returns at once.
+        stop is requested; then :meth:`wait` returns at once. A Kafka that answers but refuses
+        us (certificate, credentials, mechanism) raises :class:`ConfigError` naming the
+        setting to fix: retrying would not change it.
         """
         if self._started:
             return
@@ -202,11 +205,12 @@ class Shipper:
         self._commit_task = asyncio.create_task(self._commit_loop(), name="shipper-commit")
         self._ready = True
         log.info(
-            "shipping topics %s (group %s, formats: %s) into %s-* "
+            "shipping topics %s (formats: %s, group %s, Kafka %s) into %s-* "
             "(dead letters: topic %s, index %s-*)",
             ", ".join(s.log_topics),
             s.log_format,
             s.consumer_group,
+            s.kafka_security.describe(),
             s.log_index_prefix,
             s.dlq_topic,
             s.dlq_index_prefix,
@@ -295,8 +299,11 @@ class Shipper:
             log.warning("retention: %s", note)
 
     async def _start_producer(self) -> None:
+        s = self.settings
+        # Refusals (certificate, credentials) raise ConfigError: they end start() with exit 2.
+        await check_connection(s.kafka_security, s.kafka_bootstrap, client_id="tracelink-shipper")
         producer = AIOKafkaProducer(
-            bootstrap_servers=",".join(self.settings.kafka_bootstrap),
+            **s.kafka_client_kwargs(),
             acks="all",
             max_request_size=_DLQ_MAX_REQUEST_BYTES,
             linger_ms=5,

@@ -17,6 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from shipper.settings import ShipperSettings
+from tracelink.kafka_security import check_connection
 
 __all__ = ["KafkaSource", "TopicPartition"]
 
@@ -66,10 +67,14 @@ class KafkaSource:
         return self._consumer is not None
 
     async def start(self) -> None:
-        """Join the group; raises ``aiokafka.errors.KafkaError`` when Kafka is unreachable."""
+        """Join the group; raises ``aiokafka.errors.KafkaError`` when Kafka is unreachable and
+        :class:`~tracelink.errors.ConfigError` when it refuses us (TLS, SASL)."""
         s = self._settings
+        # A broker that refuses us (certificate, credentials) raises ConfigError here: exit 2
+        # rather than the endless "unable to bootstrap" of a broker that is down.
+        await check_connection(s.kafka_security, s.kafka_bootstrap, client_id="tracelink-shipper")
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=",".join(s.kafka_bootstrap),
+            **s.kafka_client_kwargs(),
             group_id=s.consumer_group,
             client_id=f"tracelink-shipper-{socket.gethostname()}-{os.getpid()}",
             enable_auto_commit=False,

@@ -20,6 +20,7 @@ import pytest
 from devstack.standins import ElasticsearchStandin, KafkaStandin, free_port
 from tests.support.elasticsearch import delete_prefixed
 from tests.support.servers import ElasticsearchServer, KafkaServer
+from tests.support.tls import MISSING_STUNNEL, STUNNEL, Stunnel, TlsKafka, make_certificates
 
 SHARED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
@@ -93,6 +94,79 @@ def es_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Elasticsearc
         yield server
     finally:
         standin.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsKafka]:
+    """A Kafka stand-in reachable only over TLS with a client certificate: stunnel (Debian's
+    stunnel4) in front, the broker advertising stunnel's address so clients stay on TLS."""
+    if STUNNEL is None:
+        pytest.skip(MISSING_STUNNEL)
+    base = tmp_path_factory.mktemp("tls-kafka")
+    certificates = make_certificates(base / "certs")
+    tls_port = free_port()
+    broker = KafkaStandin(
+        port=None, data_dir=base / "kafka", advertised=f"127.0.0.1:{tls_port}"
+    ).start()
+    try:
+        terminator = Stunnel(
+            port=tls_port,
+            data_dir=base / "stunnel",
+            target=broker.bootstrap,
+            certificates=certificates,
+            require_client_cert=True,
+        ).start()
+        try:
+            yield TlsKafka(bootstrap=terminator.address, certificates=certificates)
+        finally:
+            terminator.stop()
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def sasl_ssl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsKafka]:
+    """SASL_SSL: stunnel (server certificate only) in front of a stand-in that requires
+    SASL/SCRAM and, having no users, refuses every credential."""
+    if STUNNEL is None:
+        pytest.skip(MISSING_STUNNEL)
+    base = tmp_path_factory.mktemp("sasl-ssl-kafka")
+    certificates = make_certificates(base / "certs")
+    tls_port = free_port()
+    broker = KafkaStandin(
+        port=None,
+        data_dir=base / "kafka",
+        advertised=f"127.0.0.1:{tls_port}",
+        authentication=True,
+    ).start()
+    try:
+        terminator = Stunnel(
+            port=tls_port,
+            data_dir=base / "stunnel",
+            target=broker.bootstrap,
+            certificates=certificates,
+            require_client_cert=False,
+        ).start()
+        try:
+            yield TlsKafka(bootstrap=terminator.address, certificates=certificates)
+        finally:
+            terminator.stop()
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Kafka stand-in that requires SASL/SCRAM (``--authentication``) and has no users: it
+    refuses every credential, as a broker does a wrong password. (Users cannot be added to
+    this build's in-memory storage: see the README, "Connecting to a secured Kafka".)"""
+    broker = KafkaStandin(
+        port=None, data_dir=tmp_path_factory.mktemp("sasl-kafka"), authentication=True
+    ).start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
 
 
 @pytest.fixture

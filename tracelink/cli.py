@@ -13,12 +13,15 @@ import importlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
-
-from pydantic.fields import FieldInfo
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from tracelink import __version__
-from tracelink.settings import ConfigError, TracelinkSettings, env_name
+from tracelink.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
+
+    from tracelink.settings import TracelinkSettings
 
 __all__ = ["EXIT_CONFIG", "add_settings_flags", "main", "settings_overrides"]
 
@@ -36,6 +39,8 @@ class _Subcommand:
     name: str
     module: str
     help: str
+    # What `pip install` needs beyond the base install (which is logging_ext's only).
+    extra: str = "server"
 
 
 # Order is the order `tracelink --help` lists them in.
@@ -51,13 +56,49 @@ _SUBCOMMANDS: tuple[_Subcommand, ...] = (
         "dev",
         "devstack.dev_command",
         "run the embedded stack (Kafka and Elasticsearch stand-ins, setup, shipper, API)",
+        extra="server,standins",
     ),
     _Subcommand(
         "demo",
         "devstack.demo_command",
         "the dev stack plus the demo shop: replay a lost-order incident and show its trace",
+        extra="demo",
     ),
 )
+
+# tracelink's own packages: a missing module among them is a bug, not a missing extra.
+_OWN_PACKAGES = frozenset(
+    {"tracelink", "logging_ext", "shipper", "correlate", "kibana", "devstack"}
+)
+
+
+@dataclass(frozen=True)
+class _NotInstalled:
+    """A subcommand whose dependencies are not installed: says which extra brings them."""
+
+    spec: _Subcommand
+    missing: str
+
+    def configure_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    def run(self, args: argparse.Namespace) -> int:
+        print(
+            f"tracelink {self.spec.name}: not installed (no module {self.missing!r}); "
+            f"install it with: pip install 'tracelink[{self.spec.extra}]'",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+
+
+def _load(spec: _Subcommand) -> _Command:
+    try:
+        return cast(_Command, importlib.import_module(spec.module))
+    except ModuleNotFoundError as exc:
+        missing = exc.name or "?"
+        if missing.partition(".")[0] in _OWN_PACKAGES:
+            raise
+        return _NotInstalled(spec, missing)
 
 
 def add_settings_flags(
@@ -72,6 +113,8 @@ def add_settings_flags(
     environment applies unless a flag is passed; :func:`settings_overrides` collects the
     given ones.
     """
+    from tracelink.settings import env_name
+
     group = parser.add_argument_group(f"{settings_cls.__name__} (flags win over environment)")
     for name, info in settings_cls.model_fields.items():
         # Secrets come from the environment only: a flag would show in the process list.
@@ -113,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tracelink {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for spec in _SUBCOMMANDS:
-        command = cast(_Command, importlib.import_module(spec.module))
+        command = _load(spec)
         sub_parser = sub.add_parser(spec.name, help=spec.help, description=spec.help)
         command.configure_parser(sub_parser)
         sub_parser.set_defaults(_command=command)

@@ -14,8 +14,11 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tracelink.errors import ConfigError
+from tracelink.kafka_security import KafkaSecurity
 
 __all__ = [
     "ENV_PREFIX",
@@ -37,15 +40,6 @@ _INDEX_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_.+-]*\Z")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9_.-]+:\d{1,5}\Z|^\[[0-9A-Fa-f:]+\]:\d{1,5}\Z")
 
 S = TypeVar("S", bound="TracelinkSettings")
-
-
-class ConfigError(Exception):
-    """Invalid configuration; ``str(err)`` is one line that names the variable."""
-
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable}: {problem}")
-        self.variable = variable
-        self.problem = problem
 
 
 def env_name(field: str) -> str:
@@ -95,6 +89,32 @@ class KafkaSettings(TracelinkSettings):
     consumer_group: str = Field(
         default="tracelink-shipper", min_length=1, description="shipper consumer group"
     )
+    # Security of every Kafka client. These fields only carry the values (and give them
+    # flags); what they mean and which combinations work is tracelink.kafka_security's rule.
+    kafka_security_protocol: str = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_mechanism: str | None = Field(
+        default=None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL only)"
+    )
+    kafka_username: str | None = Field(default=None, description="SASL user")
+    kafka_password: SecretStr | None = Field(default=None, description="SASL password")
+    kafka_password_file: Path | None = Field(
+        default=None, description="file holding the SASL password (mounted secrets)"
+    )
+    kafka_ca_certs: Path | None = Field(
+        default=None, description="CA bundle (PEM) trusted for the brokers' certificates"
+    )
+    kafka_client_cert: Path | None = Field(
+        default=None, description="client certificate (PEM) for mutual TLS"
+    )
+    kafka_client_key: Path | None = Field(
+        default=None, description="key of the client certificate (PEM)"
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        default=True, description="require the broker certificate to name the host"
+    )
+    _kafka_security: KafkaSecurity = PrivateAttr(default_factory=KafkaSecurity)
 
     @field_validator("kafka_bootstrap", mode="before")
     @classmethod
@@ -110,6 +130,38 @@ class KafkaSettings(TracelinkSettings):
             if not _HOST_PORT.match(item):
                 raise ValueError(f"{item!r} is not host:port")
         return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        self._kafka_security = KafkaSecurity.from_env(self._kafka_security_variables())
+
+    def _kafka_security_variables(self) -> dict[str, str]:
+        values: dict[str, object] = {
+            "kafka_security_protocol": self.kafka_security_protocol,
+            "kafka_sasl_mechanism": self.kafka_sasl_mechanism,
+            "kafka_username": self.kafka_username,
+            "kafka_password": (
+                None if self.kafka_password is None else self.kafka_password.get_secret_value()
+            ),
+            "kafka_password_file": self.kafka_password_file,
+            "kafka_ca_certs": self.kafka_ca_certs,
+            "kafka_client_cert": self.kafka_client_cert,
+            "kafka_client_key": self.kafka_client_key,
+            "kafka_ssl_check_hostname": str(self.kafka_ssl_check_hostname).lower(),
+        }
+        return {env_name(key): str(value) for key, value in values.items() if value is not None}
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        """How the Kafka clients connect (TLS, SASL); validated when the settings were read."""
+        return self._kafka_security
+
+    def kafka_client_kwargs(self) -> dict[str, Any]:
+        """``bootstrap_servers`` plus the security arguments, for any aiokafka client."""
+        return {
+            "bootstrap_servers": ",".join(self.kafka_bootstrap),
+            **self._kafka_security.client_kwargs(),
+        }
 
 
 class ElasticsearchSettings(TracelinkSettings):

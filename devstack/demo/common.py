@@ -20,6 +20,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel, Field
 
 from tracelink.backoff import Backoff
+from tracelink.kafka_security import check_connection
+from tracelink.settings import ConfigError, KafkaSettings
 
 __all__ = [
     "CheckoutRequest",
@@ -124,11 +126,30 @@ def instrumented_client(base_url: str, tracer_provider: TracerProvider) -> httpx
     return client
 
 
-async def start_kafka_client(make: Callable[[], Any], describe: str, logger: logging.Logger) -> Any:
+async def start_kafka_client(
+    make: Callable[[], Any],
+    describe: str,
+    logger: logging.Logger,
+    *,
+    settings: KafkaSettings | None = None,
+) -> Any:
     """Start an aiokafka client made by ``make``, retrying with capped backoff until Kafka
-    answers (cancel the caller to give up): a broker that is down delays, never crashes."""
+    answers (cancel the caller to give up): a broker that is down delays, never crashes.
+
+    With ``settings``, a broker that refuses the connection (certificate, credentials) is
+    reported as the setting to fix, still retried: the operator may fix the broker side.
+    """
     delays = _KAFKA_BACKOFF.delays()
     while True:
+        if settings is not None:
+            try:
+                await check_connection(settings.kafka_security, settings.kafka_bootstrap)
+            except ConfigError as exc:
+                logger.error("%s: Kafka refuses this service: %s", describe, exc)
+                await asyncio.sleep(10.0)
+                continue
+            except KafkaError:
+                pass  # unreachable: the client's own start below waits and reports it
         client = make()
         try:
             await client.start()

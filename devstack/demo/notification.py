@@ -54,7 +54,7 @@ class _Notifier:
         """Create the events topic unless it exists (the consumer gets no partitions of a
         topic that does not exist yet)."""
         topic = self.settings.demo_events_topic
-        admin = AIOKafkaAdminClient(bootstrap_servers=",".join(self.settings.kafka_bootstrap))
+        admin = AIOKafkaAdminClient(**self.settings.kafka_client_kwargs())
         await admin.start()
         try:
             response = await admin.create_topics([NewTopic(topic, _TOPIC_PARTITIONS, 1)])
@@ -77,12 +77,11 @@ class _Notifier:
             except KafkaError as exc:
                 log.warning("cannot reach Kafka to check the topic, retrying", error=str(exc))
                 await asyncio.sleep(1.0)
-        bootstrap = ",".join(self.settings.kafka_bootstrap)
         while True:
             self.consumer = await start_kafka_client(
                 lambda: AIOKafkaConsumer(
                     self.settings.demo_events_topic,
-                    bootstrap_servers=bootstrap,
+                    **self.settings.kafka_client_kwargs(),
                     group_id=CONSUMER_GROUP,
                     client_id="demo-notification",
                     # A fresh group must not skip the orders placed while it was joining.
@@ -90,6 +89,7 @@ class _Notifier:
                 ),
                 "order events consumer",
                 log,
+                settings=self.settings,
             )
             try:
                 async for message in self.consumer:

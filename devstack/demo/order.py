@@ -65,7 +65,7 @@ class _Orders:
     async def connect_kafka(self) -> None:
         self.producer = await start_kafka_client(
             lambda: AIOKafkaProducer(
-                bootstrap_servers=",".join(self.settings.kafka_bootstrap),
+                **self.settings.kafka_client_kwargs(),
                 client_id="demo-order",
                 acks="all",
                 # Fail a send within the gateway's patience rather than aiokafka's 40 s.
@@ -73,6 +73,7 @@ class _Orders:
             ),
             "order events producer",
             log,
+            settings=self.settings,
         )
 
     async def place(self, order: OrderRequest) -> JSONResponse:
