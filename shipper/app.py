@@ -33,14 +33,15 @@ from elasticsearch.serializer import OrjsonSerializer
 
 from shipper.bulk import create_item
 from shipper.dlq import DeadLetterQueue
-from shipper.formats.dispatch import FormatDispatcher, refused
+from shipper.formats import ECS
+from shipper.formats.dispatch import FormatDispatcher, Processed, refused
 from shipper.metrics import HealthServer, ShipperMetrics
 from shipper.offsets import BatchToken, OffsetTracker
 from shipper.retry import Backoff
 from shipper.settings import ShipperSettings
 from shipper.sink import BulkSink
 from shipper.source import KafkaSource, TopicPartition
-from shipper.transform import DeadLetter, Limits, Transformer, format_timestamp
+from shipper.transform import DeadLetter, IndexAction, Limits, Transformer, format_timestamp
 from tracelink.elasticsearch import install_templates, make_client
 from tracelink.kafka_security import check_connection
 from tracelink.settings import ConfigError, env_name
@@ -103,6 +104,9 @@ class Shipper:
         self._started = False
         self._stopped = False
         self._ready = False
+        # Log records per Kafka message lately (1 for ECS, ~100s for OTLP payloads): a poll
+        # asks for as many messages as keep a batch near batch_max_records *records*.
+        self._records_per_message = 1.0
 
     # --- lifecycle ------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -205,7 +209,7 @@ class Shipper:
         self._commit_task = asyncio.create_task(self._commit_loop(), name="shipper-commit")
         self._ready = True
         log.info(
-            "shipping topics %s (formats: %s, group %s, Kafka %s) into %s-* "
+            "shipping topics %s (formats %s, group %s, Kafka %s) into %s-* "
             "(dead letters: topic %s, index %s-*)",
             ", ".join(s.log_topics),
             s.log_format,
@@ -349,7 +353,15 @@ class Shipper:
                 source.resume()
                 self.metrics.paused.set(0)
             epoch = self._epoch
-            self._accept(await source.poll(s.fetch_wait_ms, s.batch_max_records), epoch)
+            self._accept(await source.poll(s.fetch_wait_ms, self._poll_limit()), epoch)
+
+    def _note_batch_shape(self, records: int, messages: int) -> None:
+        if messages:
+            self._records_per_message = (self._records_per_message + records / messages) / 2
+
+    def _poll_limit(self) -> int:
+        """Messages to fetch at most: ``batch_max_records`` records' worth."""
+        return max(1, int(self.settings.batch_max_records / self._records_per_message))
 
     async def _wait_for_slot(self) -> None:
         """Backpressure: pause every partition, keep polling (membership) until a slot frees."""
@@ -364,7 +376,7 @@ class Shipper:
         if len(self._in_flight) >= self.settings.max_in_flight:
             # Only partitions assigned an instant before the pause can return records here.
             epoch = self._epoch
-            self._accept(await source.poll(0, self.settings.batch_max_records), epoch)
+            self._accept(await source.poll(0, self._poll_limit()), epoch)
 
     def _accept(self, batch: Mapping[TopicPartition, list[Any]], epoch: int) -> None:
         """Dispatch a polled batch, unless a rebalance or a stop overtook the poll."""
@@ -390,8 +402,11 @@ class Shipper:
         else:
             self._rewind_needed = False
 
-    def _dispatch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
-        """Transform and encode one fetched batch, then write it in a task of its own."""
+    def _dispatch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:  # noqa: PLR0912
+        """Transform and encode one fetched batch, then write it in a task of its own.
+
+        (The per-record branches stay inline: this loop runs once per record.)
+        """
         ingested = format_timestamp(datetime.now(UTC))
         process = self._formats.process
         items: list[bytes] = []
@@ -400,20 +415,34 @@ class Shipper:
         letters: list[DeadLetter] = []
         ends: dict[TopicPartition, int] = {}
         consumed: dict[str, int] = {}
+        ecs = 0
         flagged = self.metrics.flagged
         for partition, records in batch.items():
             if not records:
                 continue
             for record in records:
-                processed = process(record, ingested)
-                consumed[processed.format] = consumed.get(processed.format, 0) + processed.records
-                for action in processed.actions:
+                result = process(record, ingested)
+                if type(result) is IndexAction:  # an ECS record: the usual message
+                    ecs += 1
+                    items.append(create_item(result.index, result.doc_id, result.source))
+                    messages.append(record)
+                    if result.flags:
+                        for flag in result.flags:
+                            flagged.labels(flag).inc()
+                    continue
+                if type(result) is DeadLetter:
+                    ecs += 1
+                    letters.append(result)
+                    continue
+                assert isinstance(result, Processed)
+                consumed[result.format] = consumed.get(result.format, 0) + result.records
+                for action in result.actions:
                     items.append(create_item(action.index, action.doc_id, action.source))
                     if action.flags:
                         for flag in action.flags:
                             flagged.labels(flag).inc()
-                messages.extend(processed.refs)
-                letters.extend(processed.letters)
+                messages.extend(result.refs)
+                letters.extend(result.letters)
             end = records[-1].offset + 1
             ends[partition] = end
             highwater = self._source.highwater(partition)
@@ -423,6 +452,9 @@ class Shipper:
                 )
         if not ends:
             return
+        if ecs:
+            consumed[ECS] = consumed.get(ECS, 0) + ecs
+        self._note_batch_shape(sum(consumed.values()), _count(batch))
         for fmt, count in consumed.items():
             self.metrics.consumed.labels(fmt).inc(count)
         if log.isEnabledFor(logging.DEBUG):

@@ -543,7 +543,15 @@ class Transformer:
         record = self._decode(message)
         if type(record) is not dict:
             return record  # type: ignore[return-value]  # a DeadLetter
-        small = len(message.value) <= self._small_limit  # type: ignore[arg-type]
+        return self.transform_record(record, len(message.value), message, ingested)  # type: ignore[arg-type]
+
+    def transform_record(
+        self, record: dict[str, Any], size: int, message: Message, ingested: str
+    ) -> IndexAction | DeadLetter:
+        """:meth:`transform` for a record already parsed (a decoded format's record):
+        ``record`` is fresh JSON data (the transform may take its containers apart), ``size``
+        its length as JSON in bytes (within ``max_message_bytes``)."""
+        small = size <= self._small_limit
         walk = self._small_walk if small else _Walk(self._limits, check_leaves=True)
         try:
             plan = None

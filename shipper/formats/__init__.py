@@ -16,6 +16,6 @@ whatever format it came in.
   exporter writes it: many records per message.
 """
 
-from shipper.formats._record import FORMATS, Origin, Record, Rejected
+from shipper.formats._record import ECS, FORMATS, Origin, Record, Rejected
 
-__all__ = ["FORMATS", "Origin", "Record", "Rejected"]
+__all__ = ["ECS", "FORMATS", "Origin", "Record", "Rejected"]

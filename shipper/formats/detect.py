@@ -45,25 +45,33 @@ _BRACE: Final = 0x7B
 # A key of another language's spelling, as a key (quote, name, quote, colon). Inside a JSON
 # string a quote is escaped (\"), so the text of a message cannot match.
 _FOREIGN: Final = re.compile(
-    rb'"(?:trace_id|traceId|TraceId|span_id|spanId|SpanId|trace_flags|traceFlags|TraceFlags'
-    rb"|traceparent|msg|level|severity|levelname|lvl|time|timestamp|ts|logger|logger_name"
-    rb'|err|exception|stack_trace)"\s*:'
+    # trace_id traceId traceparent trace_flags traceFlags time timestamp ts TraceId
+    # TraceFlags span_id spanId severity stack_trace SpanId msg level levelname lvl logger
+    # logger_name err exception — as a trie: the scan stops at quotes only.
+    rb'"(?:t(?:race(?:_id|Id|_flags|Flags|parent)|ime(?:stamp)?|s)'
+    rb"|T(?:race(?:Id|Flags))|s(?:pan(?:_id|Id)|everity|tack_trace)|SpanId|msg"
+    rb'|l(?:evel(?:name)?|vl|ogger(?:_name)?)|e(?:rr|xception))"\s*:'
 )
 _ECS_TRACE: Final = b'"trace.id"'
+_ECS: Final = (ECS, None)
 # Top-level keys that claim an OTLP/JSON payload; spans and metrics are claims too, so that a
 # Collector pipeline writing the wrong signal to the log topic is a dead letter, not a record.
 _OTLP_KEYS: Final = ("resourceLogs", "resource_logs", "resourceSpans", "resourceMetrics")
+# Every claiming key starts so: one scan tells whether to look closer.
+_OTLP_MARK: Final = b'"resource'
 _OTLP_MARKS: Final = tuple(f'"{key}"'.encode() for key in _OTLP_KEYS)
 
 
-def detect(value: bytes | None, pinned: str = AUTO) -> tuple[str, Any]:
+def detect(value: bytes | None, pinned: str = AUTO) -> tuple[str, Any]:  # noqa: PLR0911
     """``(format, parsed)`` for a message value; ``parsed`` is the JSON value when detection
     had to parse it (so decoding need not parse again), else ``None``."""
     if pinned in (OTLP_PROTO, OTLP_JSON):
         return pinned, None
     if not value:
-        return ECS, None
+        return _ECS
     first = value[0]
+    if first == _BRACE and _ECS_TRACE in value and _OTLP_MARK not in value:
+        return _ECS  # logging_ext's record in a span: the usual message, decided in two scans
     if first != _BRACE:
         stripped = value.lstrip(_JSON_WHITESPACE)
         if stripped[:1] != b"{":
@@ -79,7 +87,7 @@ def detect(value: bytes | None, pinned: str = AUTO) -> tuple[str, Any]:
 
 
 def _json_kind(value: bytes, parsed: Any, pinned: str) -> tuple[str, Any]:
-    if pinned == AUTO and any(mark in value for mark in _OTLP_MARKS):
+    if pinned == AUTO and _OTLP_MARK in value and any(mark in value for mark in _OTLP_MARKS):
         # Only a top-level key is a claim; the text may also sit in a nested object.
         if parsed is None:
             try:

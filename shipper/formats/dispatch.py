@@ -23,7 +23,7 @@ import orjson
 from shipper.formats import ecs, otel_json, otlp
 from shipper.formats._record import ECS, OTEL_JSON, OTLP_JSON, OTLP_PROTO, Origin, Record, Rejected
 from shipper.formats.detect import AUTO, detect
-from shipper.transform import DeadLetter, IndexAction, Message, Transformer
+from shipper.transform import TOO_LARGE, DeadLetter, IndexAction, Message, Transformer
 
 __all__ = ["FormatDispatcher", "Processed", "RecordRef", "refused"]
 
@@ -59,10 +59,9 @@ class RecordRef:
 
 @dataclass(slots=True)
 class Processed:
-    """What became of one message: its format, and per record an action or a dead letter.
-
-    ``refs[i]`` belongs to ``actions[i]``: the message itself, or a :class:`RecordRef`.
-    """
+    """What became of one message of another format than ECS: its format, and per record an
+    action or a dead letter. ``refs[i]`` belongs to ``actions[i]``: the message itself, or a
+    :class:`RecordRef`."""
 
     format: str
     records: int
@@ -72,18 +71,19 @@ class Processed:
 
 
 class _RecordMessage:
-    """A decoded record dressed as a Kafka message, for the transform."""
+    """The message a decoded record came in, as the transform sees it: for a multi-record
+    payload without headers (a payload's ``traceparent`` is no one record's)."""
 
     __slots__ = ("headers", "key", "offset", "partition", "timestamp", "topic", "value")
 
-    def __init__(self, original: Message, value: bytes, *, headers: Any) -> None:
+    def __init__(self, original: Message, *, headers: Any) -> None:
         self.topic = original.topic
         self.partition = original.partition
         self.offset = original.offset
         self.timestamp = original.timestamp
         self.key = original.key
         self.headers = headers
-        self.value = value
+        self.value = original.value
 
 
 class FormatDispatcher:
@@ -95,47 +95,51 @@ class FormatDispatcher:
         self._transformer = transformer
         self._pinned = pinned
 
-    def process(self, message: Message, ingested: str) -> Processed:
-        """The outcome of every record of ``message`` (see the module docstring)."""
+    def process(self, message: Message, ingested: str) -> IndexAction | DeadLetter | Processed:
+        """The outcome of ``message`` (see the module docstring). An ECS message — the usual
+        one — gives the transform's own result (its format is ``ecs``, its one record the
+        message); every other format a :class:`Processed`."""
         value = message.value
         fmt, parsed = detect(value, self._pinned)
-        if fmt == ECS:
-            return self._single(ECS, self._transformer.transform(message, ingested), message)
+        if fmt is ECS:
+            return self._transformer.transform(message, ingested)
         limit = self._transformer.limits.max_message_bytes
         if not value or len(value) > limit:
             # Too large (or empty): the transform's dead letter says so, before any decoding.
-            return self._single(fmt, self._transformer.transform(message, ingested), message)
+            result = self._transformer.transform(message, ingested)
+            assert isinstance(result, DeadLetter)
+            return Processed(fmt, 1, [], [], [result])
         decoded = _DECODERS[fmt](
             value, Origin(message.topic, message.partition, message.offset), parsed
         )
         if decoded is None:  # not that format after all: ECS, as it came
-            return self._single(ECS, self._transformer.transform(message, ingested), message)
+            return self._transformer.transform(message, ingested)
         if isinstance(decoded, Rejected):
             return Processed(fmt, 1, [], [], [DeadLetter(decoded.kind, decoded.reason, message)])
         processed = Processed(fmt, len(decoded), [], [], [])
         # One-record formats keep the message's headers (its traceparent is the record's);
         # a multi-record payload's headers say nothing about any one record.
-        headers = message.headers if fmt == OTEL_JSON else None
+        dressed = _RecordMessage(message, headers=message.headers if fmt == OTEL_JSON else None)
         for record in decoded:
-            self._record(record, message, headers, ingested, processed)
+            self._record(record, message, dressed, ingested, processed)
         return processed
-
-    def _single(self, fmt: str, result: IndexAction | DeadLetter, message: Message) -> Processed:
-        if type(result) is IndexAction:
-            return Processed(fmt, 1, [result], [message], [])
-        assert isinstance(result, DeadLetter)
-        return Processed(fmt, 1, [], [], [result])
 
     def _record(
         self,
         record: Record,
         message: Message,
-        headers: Any,
+        dressed: _RecordMessage,
         ingested: str,
         processed: Processed,
     ) -> None:
-        dressed = _RecordMessage(message, orjson.dumps(record.fields), headers=headers)
-        result = self._transformer.transform(dressed, ingested)
+        # Its JSON size decides how the transform bounds it; the dict itself is used as is.
+        size = len(orjson.dumps(record.fields))
+        if size > self._transformer.limits.max_message_bytes:
+            result: IndexAction | DeadLetter = DeadLetter(
+                TOO_LARGE, f"record of {size} bytes as JSON exceeds the message limit", message
+            )
+        else:
+            result = self._transformer.transform_record(record.fields, size, dressed, ingested)
         index = record.index
         if type(result) is not IndexAction:
             assert isinstance(result, DeadLetter)

@@ -66,8 +66,9 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final
 
 import orjson
@@ -127,12 +128,69 @@ class _InvalidError(Exception):
     """Internal: the OTLP/JSON structure is wrong; the message says where."""
 
 
+_KEY_PREFIXES: dict[str, tuple[str, ...] | None] = {}
+_KEY_CACHE_SIZE: Final = 4096
+
+
+def _prefixes_of(key: str) -> tuple[str, ...] | None:
+    """``"a.b.c"`` → ``("a", "a.b")``; ``None`` for a key no document can hold (an empty
+    segment) or one reserved for the shipper. Memoised: payloads repeat the same keys."""
+    found = _KEY_PREFIXES.get(key, False)
+    if found is not False:
+        return found  # type: ignore[return-value]
+    parts = key.split(".")
+    result: tuple[str, ...] | None
+    if "" in parts or parts[0] in _RESERVED_ROOTS or key in _RESERVED_KEYS:
+        result = None
+    else:
+        result = tuple(".".join(parts[:n]) for n in range(1, len(parts)))
+    if len(_KEY_PREFIXES) >= _KEY_CACHE_SIZE:
+        _KEY_PREFIXES.clear()  # bounded: a producer inventing keys cannot grow it
+    _KEY_PREFIXES[key] = result
+    return result
+
+
+class _Flat:
+    """A document under construction as flat dotted keys (``{"log.level": …}``), the form
+    the transform's compiled plans take fastest, refusing a key that would collide with one
+    already there (``a`` and ``a.b``; the same key twice)."""
+
+    __slots__ = ("doc", "prefixes")
+
+    def __init__(self, doc: dict[str, Any], prefixes: set[str]) -> None:
+        self.doc = doc
+        self.prefixes = prefixes  # every proper prefix of a key; never a key itself
+
+    def add(self, key: str, value: Any) -> bool:
+        """Set ``key`` unless it is taken, collides, or is not a key a document may hold."""
+        prefixes = _prefixes_of(key)
+        doc = self.doc
+        if prefixes is None or key in doc or key in self.prefixes:
+            return False
+        for prefix in prefixes:
+            if prefix in doc:
+                return False
+        self.prefixes.update(prefixes)
+        doc[key] = value
+        return True
+
+    def attribute(self, key: str, value: Any) -> None:
+        """An attribute at its own key, or ``labels.<key with _>`` when taken or reserved."""
+        if value is None or self.add(key, value):
+            return
+        label = "labels." + (key.replace(".", "_") or "_")
+        while not self.add(label, value):
+            if "labels" in self.doc:
+                return  # an attribute named "labels" took it: the first value stays
+            label += "_"
+
+
 @dataclass(slots=True)
 class _Resource:
-    """One resource's attributes, split once for all its records."""
+    """One resource's fields (ECS ones and other attributes), built once for its records."""
 
-    ecs: _Attributes
-    other: _Attributes
+    flat: _Flat
+    blockers: frozenset[str]  # its keys and their prefixes: what a record's key may not be
     has_service: bool
 
 
@@ -203,7 +261,8 @@ def _proto_records(request: ExportLogsServiceRequest, origin: Origin) -> Iterato
             for log_record in scope_logs.log_records:
                 _check_known(log_record)
                 record = _build(_proto_fields(log_record), resource, scope, origin, index)
-                record.alone = _proto_alone(resource_logs, scope_logs, log_record)
+                # Rendered only if this record turns out to be a dead letter.
+                record.alone = partial(_proto_alone, resource_logs, scope_logs, log_record)
                 yield record
                 index += 1
 
@@ -257,38 +316,35 @@ def _proto_fields(record: LogRecord) -> _Fields:
             body, body_kind = _proto_any(record.body), "scalar"
     trace_id = record.trace_id
     span_id = record.span_id
+    # Positional: one call per record on the hot path.
     return _Fields(
-        time_ns=record.time_unix_nano,
-        observed_ns=record.observed_time_unix_nano,
-        severity_number=record.severity_number,
-        severity_text=record.severity_text,
-        body=body,
-        body_kind=body_kind,
-        attributes=[(kv.key, _proto_any(kv.value)) for kv in record.attributes],
-        flags=record.flags,
-        trace_id=trace_id.hex(),
-        trace_bytes=len(trace_id),
-        span_id=span_id.hex(),
-        span_bytes=len(span_id),
-        event_name=record.event_name,
+        record.time_unix_nano,
+        record.observed_time_unix_nano,
+        record.severity_number,
+        record.severity_text,
+        body,
+        body_kind,
+        [(kv.key, _proto_any(kv.value)) for kv in record.attributes],
+        record.flags,
+        trace_id.hex(),
+        len(trace_id),
+        span_id.hex(),
+        len(span_id),
+        record.event_name,
     )
 
 
-def _proto_alone(resource_logs: Any, scope_logs: Any, record: LogRecord) -> Callable[[], bytes]:
+def _proto_alone(resource_logs: Any, scope_logs: Any, record: LogRecord) -> bytes:
     """This record alone, as an OTLP/JSON request (its dead letter's payload)."""
-
-    def render() -> bytes:
-        alone = ExportLogsServiceRequest()
-        one = alone.resource_logs.add()
-        one.resource.CopyFrom(resource_logs.resource)
-        one.schema_url = resource_logs.schema_url
-        scope = one.scope_logs.add()
-        scope.scope.CopyFrom(scope_logs.scope)
-        scope.schema_url = scope_logs.schema_url
-        scope.log_records.add().CopyFrom(record)
-        return request_to_otlp_json(alone)
-
-    return render
+    alone = ExportLogsServiceRequest()
+    one = alone.resource_logs.add()
+    one.resource.CopyFrom(resource_logs.resource)
+    one.schema_url = resource_logs.schema_url
+    scope = one.scope_logs.add()
+    scope.scope.CopyFrom(scope_logs.scope)
+    scope.schema_url = scope_logs.schema_url
+    scope.log_records.add().CopyFrom(record)
+    return request_to_otlp_json(alone)
 
 
 def request_to_otlp_json(request: ExportLogsServiceRequest) -> bytes:
@@ -554,85 +610,125 @@ def _kind(value: Any) -> str:
 
 
 def _split_resource(attributes: _Attributes) -> _Resource:
-    ecs: _Attributes = []
-    other: _Attributes = []
-    taken: set[str] = set()
+    flat = _Flat({}, set())
     has_service = False
+    other: _Attributes = []
     for key, value in attributes:
         target = _RESOURCE_ECS.get(key)
-        if target is not None and target not in taken and value is not None:
-            taken.add(target)
-            ecs.append((target, value))
+        if target is not None and value is not None and flat.add(target, value):
             if target == "service.name" and value != "":
                 has_service = True
-            continue
-        other.append((key, value))
-    return _Resource(ecs, other, has_service)
+        elif target != "service.environment":  # deployment.environment after .name: dropped
+            other.append((key, value))
+    for key, value in other:
+        flat.attribute(key, value)
+    return _Resource(flat, frozenset(flat.doc.keys() | flat.prefixes), has_service)
+
+
+# The proper prefixes of the fields _build sets itself (they cannot collide with each other).
+_FIXED_PREFIXES: Final = {
+    "log.level": ("log",),
+    "log.logger": ("log",),
+    "event.severity": ("event",),
+    "event.id": ("event",),
+    "event.action": ("event",),
+    "trace.id": ("trace",),
+    "trace.sampled": ("trace",),
+    "span.id": ("span",),
+    "otel.scope.version": ("otel", "otel.scope"),
+    "body.structured": ("body",),
+    "body.binary": ("body",),
+}
 
 
 def _build(
     fields: _Fields, resource: _Resource, scope: _Scope, origin: Origin, index: int
 ) -> Record:
     """One record's ECS document (before the transform), flags and invalid IDs."""
-    doc: dict[str, Any] = {}
     flags: list[str] = []
     invalid: dict[str, str] = {}
+    doc = _fixed(fields, scope, invalid, flags)
+    attributes = fields.attributes
+    uid = None
+    for key, value in attributes:
+        if key == _UID and type(value) is str and value:
+            uid = value
+            break
+    doc["event.id"] = uid or f"{origin.topic}-{origin.partition}-{origin.offset}-{index}"
+    prefixes = set(_fixed_prefixes(tuple(doc)))
+    flat = _Flat(doc, prefixes)
+    for key, value in attributes:
+        if key != _UID or value != uid:
+            flat.attribute(_RECORD_ECS.get(key, key), value)
+    for key, value in scope.attributes:
+        flat.attribute(key, value)
+    if resource.blockers.isdisjoint(doc) and prefixes.isdisjoint(resource.flat.doc):
+        doc.update(resource.flat.doc)  # the usual case: nothing collides
+    else:
+        for key, value in resource.flat.doc.items():
+            flat.attribute(key, value)
+    if not resource.has_service:
+        flags.append(FLAG_MISSING_SERVICE)
+    return Record(doc, index, flags, invalid or None)
+
+
+# The records of a payload share their second: its text is formatted once (by the shared
+# formatter), the microseconds appended.
+_last_second: list[Any] = [-1, ""]
+
+
+def _rfc3339(micros: int) -> str:
+    second, fraction = divmod(micros, 1_000_000)
+    if second != _last_second[0]:
+        _last_second[0] = second
+        _last_second[1] = format_rfc3339_us(second * 1_000_000)[:19]
+    return f"{_last_second[1]}.{fraction:06d}Z"
+
+
+_SHAPE_PREFIXES: dict[tuple[str, ...], frozenset[str]] = {}
+
+
+def _fixed_prefixes(shape: tuple[str, ...]) -> frozenset[str]:
+    """The prefixes of the fixed fields present (a handful of shapes: memoised)."""
+    found = _SHAPE_PREFIXES.get(shape)
+    if found is None:
+        found = frozenset(p for key in shape for p in _FIXED_PREFIXES.get(key, ()))
+        if len(_SHAPE_PREFIXES) >= _KEY_CACHE_SIZE:
+            _SHAPE_PREFIXES.clear()
+        _SHAPE_PREFIXES[shape] = found
+    return found
+
+
+def _fixed(
+    fields: _Fields, scope: _Scope, invalid: dict[str, str], flags: list[str]
+) -> dict[str, Any]:
+    """The fields the mapping sets itself (keys of ``_FIXED_PREFIXES`` and top-level ones)."""
+    doc: dict[str, Any] = {}
     stamp = fields.time_ns or fields.observed_ns
     if stamp:
         micros = stamp // 1000
         # Out of date_nanos range: the transform keeps the text and uses the Kafka time.
-        doc["@timestamp"] = format_rfc3339_us(micros) if micros <= MAX_EPOCH_US else str(stamp)
+        doc["@timestamp"] = _rfc3339(micros) if micros <= MAX_EPOCH_US else str(stamp)
     level = fields.severity_text.strip().lower() or severity_number_level(fields.severity_number)
     if level:
-        doc["log"] = {"level": level}
+        doc["log.level"] = level
     if fields.severity_number:
-        doc["event"] = {"severity": fields.severity_number}
+        doc["event.severity"] = fields.severity_number
     _body(doc, fields)
-    trace_ok = _id(
-        doc,
-        invalid,
-        flags,
-        name="trace",
-        hex_id=fields.trace_id,
-        size=fields.trace_bytes,
-        want=_TRACE_BYTES,
-    )
-    _id(
-        doc,
-        invalid,
-        flags,
-        name="span",
-        hex_id=fields.span_id,
-        size=fields.span_bytes,
-        want=_SPAN_BYTES,
-    )
-    if trace_ok:
-        doc["trace"]["sampled"] = bool(fields.flags & 0x01)
+    trace_id = _id(fields.trace_id, fields.trace_bytes, _TRACE_BYTES, "trace", invalid, flags)
+    if trace_id is not None:
+        doc["trace.id"] = trace_id
+        doc["trace.sampled"] = bool(fields.flags & 0x01)
+    span_id = _id(fields.span_id, fields.span_bytes, _SPAN_BYTES, "span", invalid, flags)
+    if span_id is not None:
+        doc["span.id"] = span_id
     if scope.name:
-        _put(doc, "log.logger", scope.name)
+        doc["log.logger"] = scope.name
     if scope.version:
-        _put(doc, "otel.scope.version", scope.version)
+        doc["otel.scope.version"] = scope.version
     if fields.event_name:
-        _put(doc, "event.action", fields.event_name)
-    for key, value in resource.ecs:
-        _put(doc, key, value)
-    uid = None
-    for key, value in fields.attributes:
-        if key == _UID and type(value) is str and value and uid is None:
-            uid = value
-            continue
-        _attribute(doc, _RECORD_ECS.get(key, key), value)
-    _put(doc, "event.id", uid or f"{origin.topic}-{origin.partition}-{origin.offset}-{index}")
-    for key, value in _chain(scope.attributes, resource.other):
-        _attribute(doc, key, value)
-    if not resource.has_service:
-        flags.append(FLAG_MISSING_SERVICE)
-    return Record(doc, index=index, flags=flags, invalid=invalid or None)
-
-
-def _chain(*parts: _Attributes) -> Iterable[tuple[str, Any]]:
-    for part in parts:
-        yield from part
+        doc["event.action"] = fields.event_name
+    return doc
 
 
 def _body(doc: dict[str, Any], fields: _Fields) -> None:
@@ -640,70 +736,24 @@ def _body(doc: dict[str, Any], fields: _Fields) -> None:
     if kind == "string":
         doc["message"] = fields.body
     elif kind == "structured":
-        doc["body"] = {"structured": fields.body}
+        doc["body.structured"] = fields.body
     elif kind == "scalar":
         doc["message"] = orjson.dumps(fields.body).decode()
     elif kind == "bytes":
-        doc["body"] = {"binary": fields.body}
+        doc["body.binary"] = fields.body
 
 
-def _id(
-    doc: dict[str, Any],
-    invalid: dict[str, str],
-    flags: list[str],
-    *,
-    name: str,
-    hex_id: str,
-    size: int,
-    want: int,
-) -> bool:
-    """Set ``<name>.id`` when the ID has the right length and is not all zero."""
+def _id(  # noqa: PLR0917 - a private helper of _fixed, called twice
+    hex_id: str, size: int, want: int, name: str, invalid: dict[str, str], flags: list[str]
+) -> str | None:
+    """The ID in lower-case hex when it has the right length and is not all zero; another
+    length is kept in ``invalid`` and flagged."""
     if not hex_id:
-        return False
+        return None
     if size != want:
         invalid[f"{name}_id"] = hex_id
         flags.append(f"invalid_{name}_id")
-        return False
+        return None
     if hex_id.strip("0") == "":
-        return False  # W3C's invalid ID: no trace context
-    doc[name] = {"id": hex_id.lower()}
-    return True
-
-
-def _attribute(doc: dict[str, Any], key: str, value: Any) -> None:
-    """An attribute at its own key, or under ``labels`` when that key is taken or reserved."""
-    if value is None:
-        return
-    parts = key.split(".")
-    if (
-        "" in parts
-        or parts[0] in _RESERVED_ROOTS
-        or key in _RESERVED_KEYS
-        or not _put(doc, key, value, parts)
-    ):
-        label = key.replace(".", "_") or "_"
-        labels = doc.setdefault("labels", {})
-        if type(labels) is not dict:
-            return  # an attribute named "labels" took it: the first value stays
-        while label in labels:
-            label += "_"
-        labels[label] = value
-
-
-def _put(doc: dict[str, Any], key: str, value: Any, parts: list[str] | None = None) -> bool:
-    """Set the dotted ``key`` in the nested ``doc``; False (nothing set) when it is taken."""
-    if parts is None:
-        parts = key.split(".")
-    node = doc
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        elif type(child) is not dict:
-            return False
-        node = child
-    last = parts[-1]
-    if last in node:
-        return False
-    node[last] = value
-    return True
+        return None  # W3C's invalid ID: no trace context
+    return hex_id.lower()

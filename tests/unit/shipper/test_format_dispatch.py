@@ -11,7 +11,7 @@ from opentelemetry._logs import SeverityNumber
 
 from shipper.bulk import create_item
 from shipper.dlq import dead_letter_document, letter_origin
-from shipper.formats.dispatch import FormatDispatcher, RecordRef, refused
+from shipper.formats.dispatch import FormatDispatcher, Processed, RecordRef, refused
 from shipper.transform import DeadLetter, IndexAction, Limits, Transformer
 from tests.support.otlp import GOLDEN_SPAN, GOLDEN_TRACE, LogSpec, golden_request, sdk_request
 from tests.support.otlp import to_json as otlp_json
@@ -23,6 +23,16 @@ PINO = (Path(__file__).parent / "fixtures" / "formats" / "pino-instrumentation.n
 
 def dispatcher(**limits: Any) -> FormatDispatcher:
     return FormatDispatcher(Transformer("tracelink-logs", Limits(**limits)))
+
+
+def process(formats: FormatDispatcher, message: KafkaMessage) -> Processed:
+    """Every outcome as a :class:`Processed` (an ECS message gives the transform's result)."""
+    result = formats.process(message, INGESTED)
+    if isinstance(result, IndexAction):
+        return Processed("ecs", 1, [result], [message], [])
+    if isinstance(result, DeadLetter):
+        return Processed("ecs", 1, [], [], [result])
+    return result
 
 
 def ecs_corpus() -> list[bytes]:
@@ -43,7 +53,7 @@ def ecs_corpus() -> list[bytes]:
 def test_ecs_documents_are_byte_for_byte_what_the_transform_makes(value: bytes) -> None:
     message = KafkaMessage(value)
     before = Transformer("tracelink-logs").transform(message, INGESTED)
-    processed = dispatcher().process(message, INGESTED)
+    processed = process(dispatcher(), message)
     assert processed.format == "ecs"
     assert isinstance(before, IndexAction)
     (after,) = processed.actions
@@ -59,7 +69,7 @@ def test_ecs_documents_are_byte_for_byte_what_the_transform_makes(value: bytes) 
 def test_ecs_dead_letters_are_what_they_were(value: bytes | None) -> None:
     message = KafkaMessage(value)
     before = Transformer("tracelink-logs").transform(message, INGESTED)
-    processed = dispatcher().process(message, INGESTED)
+    processed = process(dispatcher(), message)
     assert isinstance(before, DeadLetter)
     if value == b"\n\x05ab":  # claims protobuf now (truncated), and is refused as such
         assert processed.letters[0].kind == "invalid_otlp_proto"
@@ -69,7 +79,7 @@ def test_ecs_dead_letters_are_what_they_were(value: bytes | None) -> None:
 
 def test_pino_line_becomes_the_document_logging_ext_would_write() -> None:
     line = PINO.splitlines()[1]
-    processed = dispatcher().process(KafkaMessage(line, topic="gateway"), INGESTED)
+    processed = process(dispatcher(), KafkaMessage(line, topic="gateway"))
     assert processed.format == "otel_json"
     (action,) = processed.actions
     doc = action.source
@@ -88,7 +98,7 @@ def test_pino_line_becomes_the_document_logging_ext_would_write() -> None:
 def test_a_pino_line_outside_a_span_takes_the_traceparent_header() -> None:
     line = PINO.splitlines()[0]
     header = [("traceparent", f"00-{GOLDEN_TRACE}-{GOLDEN_SPAN}-01".encode())]
-    processed = dispatcher().process(KafkaMessage(line, headers=tuple(header)), INGESTED)
+    processed = process(dispatcher(), KafkaMessage(line, headers=tuple(header)))
     (action,) = processed.actions
     assert action.source["trace"]["id"] == GOLDEN_TRACE
     assert action.source["tracelink"]["flags"] == ["missing_service", "trace_context_from_header"]
@@ -99,7 +109,7 @@ def test_otlp_payload_one_document_per_record(encoding: str) -> None:
     request = golden_request()
     value = request.SerializeToString() if encoding == "proto" else otlp_json(request)
     message = KafkaMessage(value, topic="otlp_logs", partition=1, offset=5)
-    processed = dispatcher().process(message, INGESTED)
+    processed = process(dispatcher(), message)
     assert processed.format == f"otlp_{encoding}"
     assert processed.records == 3
     assert not processed.letters
@@ -121,7 +131,7 @@ def test_otlp_payload_one_document_per_record(encoding: str) -> None:
 def test_wrong_length_ids_reach_the_document_as_invalid() -> None:
     request = sdk_request([({"service.name": "x"}, [LogSpec("m")])])
     request.resource_logs[0].scope_logs[0].log_records[0].trace_id = b"\x01" * 8
-    processed = dispatcher().process(KafkaMessage(request.SerializeToString()), INGESTED)
+    processed = process(dispatcher(), KafkaMessage(request.SerializeToString()))
     (action,) = processed.actions
     assert action.source["tracelink"]["invalid"] == {"trace_id": "01" * 8}
     assert action.flags == ["invalid_trace_id"]
@@ -140,7 +150,7 @@ def test_one_bad_record_is_a_dead_letter_alone() -> None:
         ]
     )
     message = KafkaMessage(request.SerializeToString(), topic="otlp_logs")
-    processed = dispatcher().process(message, INGESTED)
+    processed = process(dispatcher(), message)
     assert [action.source["message"] for action in processed.actions] == ["fine", "ok"]
     (letter,) = processed.letters
     assert letter.kind == "too_deep"
@@ -156,7 +166,7 @@ def test_one_bad_record_is_a_dead_letter_alone() -> None:
 
 def test_a_record_elasticsearch_refuses_is_dead_lettered_alone() -> None:
     message = KafkaMessage(golden_request().SerializeToString(), topic="otlp_logs")
-    processed = dispatcher().process(message, INGESTED)
+    processed = process(dispatcher(), message)
     letter = refused(processed.refs[2], "mapper_parsing_exception", "refused")
     assert letter.record == 2
     assert letter.payload is not None
@@ -166,7 +176,7 @@ def test_a_record_elasticsearch_refuses_is_dead_lettered_alone() -> None:
 
 
 def test_a_message_claiming_otlp_that_is_not_is_one_dead_letter() -> None:
-    processed = dispatcher().process(KafkaMessage(b'{"resourceLogs": {}}'), INGESTED)
+    processed = process(dispatcher(), KafkaMessage(b'{"resourceLogs": {}}'))
     assert processed.format == "otlp_json"
     (letter,) = processed.letters
     assert (letter.kind, letter.record) == ("invalid_otlp_json", None)
@@ -175,8 +185,8 @@ def test_a_message_claiming_otlp_that_is_not_is_one_dead_letter() -> None:
 
 def test_a_payload_over_the_message_limit_is_not_decoded() -> None:
     request = sdk_request([({"service.name": "x"}, [LogSpec("x" * 2000)])])
-    processed = dispatcher(max_message_bytes=1024).process(
-        KafkaMessage(request.SerializeToString()), INGESTED
+    processed = process(
+        dispatcher(max_message_bytes=1024), KafkaMessage(request.SerializeToString())
     )
     assert [letter.kind for letter in processed.letters] == ["too_large"]
 
@@ -184,6 +194,6 @@ def test_a_payload_over_the_message_limit_is_not_decoded() -> None:
 @pytest.mark.parametrize("pinned", ["otlp_proto", "otlp_json"])
 def test_pinned_otlp_refuses_ecs(pinned: str) -> None:
     pinned_dispatcher = FormatDispatcher(Transformer("tracelink-logs"), pinned)
-    processed = pinned_dispatcher.process(KafkaMessage(encode(log_record(1, "r"))), INGESTED)
+    processed = process(pinned_dispatcher, KafkaMessage(encode(log_record(1, "r"))))
     assert processed.actions == []
     assert processed.letters[0].kind.startswith(("invalid_otlp", "no_records"))

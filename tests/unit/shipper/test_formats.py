@@ -237,28 +237,33 @@ def test_golden_otlp_proto_from_the_sdk_encoder() -> None:
     declined, failed, cache = decoded
     assert declined.fields == {
         "@timestamp": "2026-11-22T10:23:47.123456Z",
-        "log": {"level": "warn", "logger": "shop.checkout"},
-        "event": {"severity": 13, "id": "01JDQ7Z8K4M2"},  # log.record.uid
+        "log.level": "warn",
+        "event.severity": 13,
         "message": "card declined",
-        "trace": {"id": GOLDEN_TRACE, "sampled": True},
-        "span": {"id": GOLDEN_SPAN},
-        "otel": {"scope": {"version": "2.1.0"}},
-        "service": {"name": "checkout", "version": "1.4.2", "environment": "prod"},
-        "host": {"name": "node-7"},
-        "order": {"id": "o-1017"},
-        "k8s": {"pod": {"name": "checkout-5d9f"}},
+        "trace.id": GOLDEN_TRACE,
+        "trace.sampled": True,
+        "span.id": GOLDEN_SPAN,
+        "log.logger": "shop.checkout",
+        "otel.scope.version": "2.1.0",
+        "event.id": "01JDQ7Z8K4M2",  # log.record.uid
+        "order.id": "o-1017",
+        "service.name": "checkout",
+        "service.version": "1.4.2",
+        "service.environment": "prod",
+        "host.name": "node-7",
+        "k8s.pod.name": "checkout-5d9f",
     }
     assert declined.flags == []
-    assert failed.fields["log"]["level"] == "error"  # no severity text: the number's range
-    assert failed.fields["event"]["id"] == "otlp_logs-1-5-1"  # derived, replay-stable
-    assert failed.fields["error"]["type"] == "ValueError"
-    assert failed.fields["error"]["message"] == "card number rejected"
-    assert "Traceback" in failed.fields["error"]["stack_trace"]
-    assert cache.fields["body"] == {"structured": {"event": "cache.miss", "keys": [1, 2]}}
+    assert failed.fields["log.level"] == "error"  # no severity text: the number's range
+    assert failed.fields["event.id"] == "otlp_logs-1-5-1"  # derived, replay-stable
+    assert failed.fields["error.type"] == "ValueError"
+    assert failed.fields["error.message"] == "card number rejected"
+    assert "Traceback" in failed.fields["error.stack_trace"]
+    assert cache.fields["body.structured"] == {"event": "cache.miss", "keys": [1, 2]}
     assert cache.fields["@timestamp"] == "2026-11-22T10:23:47.123456Z"  # observed time
     assert cache.fields["message"] == "kept"  # an attribute at its own key
-    assert cache.fields["labels"] == {"tracelink_origin": "spoofed"}  # reserved key
-    assert "service" not in cache.fields
+    assert cache.fields["labels.tracelink_origin"] == "spoofed"  # a reserved key
+    assert "service.name" not in cache.fields
     assert cache.flags == ["missing_service"]
 
 
@@ -296,8 +301,8 @@ def test_otlp_json_with_proto_field_names_and_numbers() -> None:
         }
     )
     (record,) = records(otlp.decode_json(value, ORIGIN))
-    assert record.fields["log"] == {"level": "fatal"}
-    assert record.fields["trace"] == {"id": GOLDEN_TRACE, "sampled": False}
+    assert record.fields["log.level"] == "fatal"
+    assert (record.fields["trace.id"], record.fields["trace.sampled"]) == (GOLDEN_TRACE, False)
 
 
 def test_a_record_alone_is_its_own_otlp_json_payload() -> None:
@@ -310,9 +315,9 @@ def test_a_record_alone_is_its_own_otlp_json_payload() -> None:
         assert len(scope["logRecords"]) == 1
         (again,) = records(otlp.decode_json(record.alone(), ORIGIN))
         expected = dict(record.fields)
-        if "otlp_logs-1-5" in str(expected["event"]["id"]):
+        if expected["event.id"].startswith("otlp_logs-1-5"):
             # A derived ID is the position in the payload: alone it is the first.
-            expected["event"] = {**expected["event"], "id": "otlp_logs-1-5-0"}
+            expected["event.id"] = "otlp_logs-1-5-0"
         assert again.fields == expected
 
 
@@ -322,8 +327,8 @@ def test_wrong_length_ids_are_kept_aside_and_flagged() -> None:
     log_record.trace_id = b"\x01" * 8
     log_record.span_id = b"\x02" * 9
     (record,) = records(otlp.decode_proto(request.SerializeToString(), ORIGIN))
-    assert "trace" not in record.fields
-    assert "span" not in record.fields
+    assert "trace.id" not in record.fields
+    assert "span.id" not in record.fields
     assert record.invalid == {"trace_id": "01" * 8, "span_id": "02" * 9}
     assert record.flags == ["invalid_trace_id", "invalid_span_id"]
 
@@ -333,7 +338,7 @@ def test_all_zero_ids_are_no_context() -> None:
         {"resourceLogs": [{"scopeLogs": [{"logRecords": [{"traceId": "0" * 32}]}]}]}
     )
     (record,) = records(otlp.decode_json(value, ORIGIN))
-    assert "trace" not in record.fields
+    assert "trace.id" not in record.fields
     assert record.invalid is None
 
 
@@ -341,7 +346,7 @@ def test_ten_thousand_records_in_one_message() -> None:
     request = sdk_request([({"service.name": "x"}, [LogSpec(f"m{i}") for i in range(10_000)])])
     decoded = records(otlp.decode_proto(request.SerializeToString(), ORIGIN))
     assert len(decoded) == 10_000
-    assert len({record.fields["event"]["id"] for record in decoded}) == 10_000
+    assert len({record.fields["event.id"] for record in decoded}) == 10_000
 
 
 def test_truncated_protobuf_is_a_dead_letter() -> None:
@@ -433,7 +438,48 @@ def test_severity_and_body_kinds() -> None:
     )
     number, binary, text = records(otlp.decode_proto(request.SerializeToString(), ORIGIN))
     assert number.fields["message"] == "42"
-    assert number.fields["log"]["level"] == "info"
-    assert binary.fields["body"] == {"binary": "AAE="}
-    assert "log" not in binary.fields or "level" not in binary.fields["log"]
-    assert text.fields["log"]["level"] == "warning"
+    assert number.fields["log.level"] == "info"
+    assert binary.fields["body.binary"] == "AAE="
+    assert "log.level" not in binary.fields
+    assert text.fields["log.level"] == "warning"
+
+
+def test_colliding_attributes_go_under_labels() -> None:
+    request = sdk_request(
+        [
+            (
+                {"service.name": "x", "log": "resource says log", "host.name": "h"},
+                [
+                    LogSpec(
+                        "m",
+                        attributes={
+                            "message": "not the body",
+                            "code": "short",
+                            "code.function": "f",
+                            "event.ingested": "forged",
+                            "a..b": 1,
+                        },
+                    )
+                ],
+            )
+        ]
+    )
+    (record,) = records(otlp.decode_proto(request.SerializeToString(), ORIGIN))
+    fields = record.fields
+    assert fields["message"] == "m"
+    assert fields["labels.message"] == "not the body"
+    assert fields["code"] == "short"
+    assert fields["labels.code_function"] == "f"
+    assert fields["labels.event_ingested"] == "forged"
+    assert fields["labels.a__b"] == 1
+    assert fields["labels.log"] == "resource says log"  # the record's log.* came first
+    assert fields["host.name"] == "h"
+
+
+def test_the_timestamp_fast_path_formats_as_the_shared_formatter() -> None:
+    from shipper.formats.otlp import _rfc3339
+    from tracelink.times import format_rfc3339_us
+
+    for micros in (0, 999_999, 1_000_000, 1_795_343_027_123_456, 1_795_343_027_999_999):
+        assert _rfc3339(micros) == format_rfc3339_us(micros)
+        assert _rfc3339(micros + 1) == format_rfc3339_us(micros + 1)
