@@ -8,6 +8,10 @@ One run measures, on a synthetic trace of 1,000 spans and 10,000 logs:
   loopback) against an Elasticsearch server holding the trace, versus the raw ``_msearch``
   the API makes, issued directly with the same client; plus how many Elasticsearch round
   trips one request took.
+* ``health_during_big_trace``: ``tracelink serve`` (its own process) serving a trace of
+  3,000 spans / 15,000 logs (JSON and view) while ``/healthz`` is probed every 10 ms: the
+  probes' latency percentiles. ``BENCH_BEFORE_ROOT=<another source tree>`` measures that
+  tree too, on the same data in the same run (the baseline of a change).
 
 The machine is shared: join timings are the best of several runs; request runs are
 interleaved (raw, API, raw, API, …) and their medians reported. With the embedded stand-in
@@ -47,6 +51,12 @@ from correlate.settings import ApiSettings
 from correlate.spans import Span, parse_span
 from devstack.jaeger.templates import install_jaeger_templates
 from devstack.standins import ElasticsearchStandin, free_port
+from tests.support.big_trace import (
+    BIG_TRACE,
+    health_during_big_requests,
+    load_big_trace,
+    serve,
+)
 from tests.support.jaeger import SpanSpec, log_document
 from tracelink.elasticsearch import install_templates, make_client
 
@@ -304,6 +314,40 @@ async def bench_request(es_url: str, repeat: int) -> dict[str, Any]:
     }
 
 
+async def bench_health(es_url: str, roots: dict[str, Path]) -> dict[str, Any]:
+    """/healthz latency while each source tree in ``roots`` serves the same big trace."""
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    spans, logs_per_span = 3_000, 5
+    await load_big_trace(es_url, prefix, spans, logs_per_span)
+    settings = ApiSettings(
+        es_url=[es_url],
+        log_index_prefix=f"{prefix}-logs",
+        dlq_index_prefix=f"{prefix}-dlq",
+        jaeger_index_prefix=prefix,
+    )
+    paths = [f"/correlate/{BIG_TRACE}{view}?limit_logs=20000" for view in ("", "/view")]
+    result: dict[str, Any] = {"spans": spans, "logs": spans * logs_per_span}
+    try:
+        with tempfile.TemporaryDirectory() as logs_dir:
+            for name, root in roots.items():
+                log_path = Path(logs_dir) / f"{name}.log"
+                async with serve(es_url, prefix, root=root, log_path=log_path) as url:
+                    probes = await health_during_big_requests(url, paths, min_probes=300)
+                latencies = sorted(probes.latencies_ms)
+                result[name] = {
+                    "root": str(root),
+                    "probes": len(latencies),
+                    "healthz_median_ms": round(statistics.median(latencies), 1),
+                    "healthz_p95_ms": round(probes.p95_ms, 1),
+                    "healthz_max_ms": round(probes.max_ms, 1),
+                    "big_requests": probes.big_requests,
+                    "big_request_median_ms": round(statistics.median(probes.big_ms)),
+                }
+    finally:
+        await _cleanup(settings, prefix)
+    return result
+
+
 def main() -> int:
     repeat = int(os.environ.get("BENCH_REPEAT", "7"))
     small = bench_join(1_000, 10, repeat=15)
@@ -329,16 +373,21 @@ def main() -> int:
             ),
         },
     }
+    roots = {"this_tree": Path(__file__).resolve().parents[1]}
+    if before := os.environ.get("BENCH_BEFORE_ROOT"):
+        roots["before"] = Path(before).resolve()
     es_url = os.environ.get("TRACELINK_ES_URL")
     if es_url:
         result["elasticsearch"] = "external"
         result["request"] = asyncio.run(bench_request(es_url.split(",")[0], repeat))
+        result["health_during_big_trace"] = asyncio.run(bench_health(es_url.split(",")[0], roots))
     else:
         result["elasticsearch"] = "stand-in (noida-db; scans on every search)"
         with tempfile.TemporaryDirectory() as data_dir:
             standin = ElasticsearchStandin(port=None, data_dir=Path(data_dir))
             with standin:
                 result["request"] = asyncio.run(bench_request(standin.url, repeat))
+                result["health_during_big_trace"] = asyncio.run(bench_health(standin.url, roots))
     result["load_average_1m_after"] = round(os.getloadavg()[0], 2)
     print(json.dumps(result, indent=2))
     return 0

@@ -312,8 +312,11 @@ def _hand_written_floor(ecs: logging_ext.ECSFormatter) -> Callable[[logging.LogR
     def render(record: logging.LogRecord) -> str:
         stamp = record.__dict__["_logging_ext_trace"]
         micros = round(record.created * 1_000_000)
+        ms, us = divmod(micros, 1000)
+        cached = renderer._millisecond
+        text = cached[1] if cached[0] == ms else renderer._new_millisecond(ms)
         out = {
-            "@timestamp": renderer._timestamp(micros),
+            "@timestamp": f"{text}{us:03d}Z",
             "log.level": record.levelname.lower(),
             "message": record.msg,
             "log.logger": record.name,

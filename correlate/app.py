@@ -18,9 +18,10 @@ from fastapi import Depends, FastAPI
 from correlate.deps import reject_unknown_query
 from correlate.errors import install_error_handlers
 from correlate.metrics import ApiMetrics, MetricsMiddleware
+from correlate.offload import CpuPool
 from correlate.routes import correlate, health, logs, traces
 from correlate.settings import ApiSettings
-from correlate.store import TraceStore
+from correlate.store import RawJsonSerializer, TraceStore
 from tracelink import __version__
 from tracelink.elasticsearch import make_client
 
@@ -50,11 +51,19 @@ def create_app(settings: ApiSettings) -> FastAPI:
         client = make_client(
             settings, request_timeout=settings.api_es_timeout, serializer=OrjsonSerializer()
         )
-        app.state.store = TraceStore(client, settings, metrics)
+        # Trace searches answer with undecoded bodies: the CPU pool decodes them.
+        raw_client = make_client(
+            settings, request_timeout=settings.api_es_timeout, serializer=RawJsonSerializer()
+        )
+        cpu = CpuPool(settings.api_cpu_workers)
+        app.state.cpu = cpu
+        app.state.store = TraceStore(client, settings, metrics, cpu, raw_client)
         try:
             yield
         finally:
             await client.close()
+            await raw_client.close()
+            cpu.close()
 
     app = FastAPI(
         title="tracelink correlate API",
@@ -62,6 +71,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
         description=_DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(reject_unknown_query)],
+        # No trailing-slash redirects: Starlette builds them from the request's Host header
+        # (GET /traces/ with Host: evil.example -> 307 to evil.example) and answers them
+        # before any authentication. /traces/ is a 404 like any unknown path.
+        redirect_slashes=False,
+        # One interactive documentation page (/docs, with /openapi.json), not two.
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics

@@ -10,6 +10,7 @@ from types import FrameType
 
 from correlate.settings import ApiSettings
 from tracelink.cli import add_settings_flags, settings_overrides
+from tracelink.layout import jaeger_span_pattern
 from tracelink.logsetup import configure_process_logging
 from tracelink.settings import load_settings
 
@@ -47,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
         # A URL may carry user:password@: never logged.
         ", ".join(re.sub(r"//[^/@]*@", "//", url) for url in settings.es_url),
         settings.log_index_prefix,
-        (settings.jaeger_index_prefix + "-" if settings.jaeger_index_prefix else "")
-        + "jaeger-span-*",
+        jaeger_span_pattern(settings.jaeger_index_prefix),
     )
     # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal to the handler
     # it found: with this no-op handler a clean shutdown on SIGTERM exits 0.

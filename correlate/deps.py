@@ -13,10 +13,11 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from correlate.offload import CpuPool
 from correlate.settings import ApiSettings
 from correlate.store import TraceStore
 
-__all__ = ["SettingsDep", "StoreDep", "reject_unknown_query", "require_token"]
+__all__ = ["CpuDep", "SettingsDep", "StoreDep", "reject_unknown_query", "require_token"]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -35,7 +36,13 @@ def _store(request: Request) -> TraceStore:
     return store
 
 
+def _cpu(request: Request) -> CpuPool:
+    cpu: CpuPool = request.app.state.cpu
+    return cpu
+
+
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
+CpuDep = Annotated[CpuPool, Depends(_cpu)]
 StoreDep = Annotated[TraceStore, Depends(_store)]
 
 

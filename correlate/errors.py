@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from correlate.render import render_error
-from correlate.store import StoreUnavailableError
+from correlate.store import StoreRefusedError, StoreUnavailableError
 
 __all__ = ["ErrorBody", "error_responses", "install_error_handlers"]
 
@@ -28,7 +28,9 @@ _DESCRIPTIONS = {
     400: "Bad input (the detail says what is accepted)",
     401: "Missing or wrong API token (only when TRACELINK_API_TOKEN is set)",
     404: "Nothing found",
-    503: "Elasticsearch is unreachable, timed out or failed",
+    502: "Elasticsearch answered but refused the query (its reason, and for indices created "
+    "without the index templates which index and field, and what to install)",
+    503: "Elasticsearch is unreachable, timed out or failed on its side",
 }
 
 
@@ -69,7 +71,9 @@ def _validation_detail(exc: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """400 for every invalid input (not FastAPI's 422), 503 for Elasticsearch failures."""
+    """400 for every invalid input (not FastAPI's 422); 502 when Elasticsearch refuses a
+    query, 503 when it is unreachable or fails.
+    """
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -85,4 +89,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+
+    async def on_refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StoreRefusedError)
+        return error_response(request, 502, exc.detail)
+
     app.add_exception_handler(StoreUnavailableError, on_store)
+    app.add_exception_handler(StoreRefusedError, on_refused)

@@ -1,4 +1,4 @@
-"""Spans + logs → the correlated trace (CONTRACTS §6). Pure: no I/O, no clock.
+"""Spans + logs → the correlated trace (the correlate API's answer). Pure: no I/O, no clock.
 
 :func:`join_trace` orders the spans depth-first (roots and children by start time), hangs
 every log under its span by ``span.id``, collects the rest in ``orphan_logs``, summarises

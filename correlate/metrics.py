@@ -11,9 +11,19 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["ApiMetrics", "MetricsMiddleware"]
+__all__ = ["ApiMetrics", "MetricsMiddleware", "method_label"]
 
 _LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# The label values a client can choose are bounded: any other verb counts as "other", so a
+# client sending made-up methods cannot grow the metric without limit.
+_METHODS: Final = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+
+def method_label(method: str) -> str:
+    """The ``method`` label of a request: a standard HTTP verb, else ``other``."""
+    return method if method in _METHODS else "other"
 
 
 class ApiMetrics:
@@ -23,7 +33,8 @@ class ApiMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "tracelink_api_requests",
-            "HTTP requests answered, by route template and status code",
+            "HTTP requests answered, by method (a standard verb or 'other'), route template "
+            "and status code",
             ["method", "route", "status"],
             registry=self.registry,
         )
@@ -36,7 +47,7 @@ class ApiMetrics:
         )
         self.es_requests = Counter(
             "tracelink_api_es_requests",
-            "Elasticsearch requests made, by operation (msearch, search, info)",
+            "Elasticsearch requests made, by operation (msearch, field_caps, info)",
             ["operation"],
             registry=self.registry,
         )
@@ -80,5 +91,6 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
+            method = method_label(scope["method"])
+            self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(template).observe(time.perf_counter() - started)

@@ -47,6 +47,26 @@ LOG_SORT: Final = [
     {_EVENT_ID: {"order": "asc", "unmapped_type": "keyword"}},
 ]
 
+# Indices created without the templates map IDs as text with a keyword sub-field
+# (correlate.mappings): the same queries then go to "<field>.keyword".
+_KEYWORD_SUBFIELD: Final = ".keyword"
+
+
+def _exact(name: str, via_keyword: bool) -> str:
+    return name + _KEYWORD_SUBFIELD if via_keyword else name
+
+
+def _span_sort(via_keyword: bool) -> list[dict[str, Any]]:
+    if not via_keyword:
+        return SPAN_SORT
+    return [SPAN_SORT[0], {_exact("spanID", True): {"order": "asc", "unmapped_type": "keyword"}}]
+
+
+def _log_sort(via_keyword: bool) -> list[dict[str, Any]]:
+    if not via_keyword:
+        return LOG_SORT
+    return [LOG_SORT[0], {_exact(_EVENT_ID, True): {"order": "asc", "unmapped_type": "keyword"}}]
+
 
 @dataclass(frozen=True, slots=True)
 class Window:
@@ -71,8 +91,12 @@ def _days(window: Window, max_days: int) -> list[datetime] | None:
     if window.start_us is None or window.end_us is None:
         return None
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    first = (epoch + timedelta(microseconds=window.start_us)).date()
-    last = (epoch + timedelta(microseconds=window.end_us)).date()
+    try:
+        first = (epoch + timedelta(microseconds=window.start_us)).date()
+        last = (epoch + timedelta(microseconds=window.end_us)).date()
+    except OverflowError:
+        # Beyond year 9999: the API refuses such bounds; never crash on one that slips in.
+        return None
     count = (last - first).days + 1
     if count > max_days or count < 1:
         return None
@@ -82,20 +106,34 @@ def _days(window: Window, max_days: int) -> list[datetime] | None:
     ]
 
 
-def span_indices(jaeger_prefix: str, window: Window, *, max_days: int) -> list[str]:
+def span_indices(
+    jaeger_prefix: str, window: Window, *, max_days: int, read_alias: str | None = None
+) -> list[str]:
     """Jaeger's span indices for ``window``: its days (any date separator, hourly suffixes)
     plus the rollover read alias; every span index when the window is open or too long.
+
+    ``read_alias`` is a read alias of the user's choosing (Jaeger's
+    ``indices.spans.rotation.manual_rollover.read_alias`` / ``auto_rollover.read_alias``:
+    ``ManualRolloverRotation`` / ``AutoRolloverRotation`` in
+    ``internal/storage/elasticsearch/config/config_rotation.go`` of Jaeger v2.20.0, used
+    as given by ``internal/storage/elasticsearch/indices/build.go``, which defaults it to
+    ``[<prefix>-]jaeger-span-read``): always searched, since its backing indices may be named
+    anything. Elasticsearch searches an index reached through several names once.
     """
     days = _days(window, max_days)
     pattern = jaeger_span_pattern(jaeger_prefix)
+    names: list[str]
     if days is None:
-        return [pattern]
-    base = pattern.removesuffix("*")
-    names: list[str] = []
-    for day in days:
-        names.append(f"{base}{day:%Y-%m-%d}*")
-        names.append(f"{base}{day:%Y.%m.%d}*")
-    names.append(jaeger_span_read_alias(jaeger_prefix))
+        names = [pattern]
+    else:
+        base = pattern.removesuffix("*")
+        names = []
+        for day in days:
+            names.append(f"{base}{day:%Y-%m-%d}*")
+            names.append(f"{base}{day:%Y.%m.%d}*")
+        names.append(jaeger_span_read_alias(jaeger_prefix))
+    if read_alias and read_alias not in names:
+        names.append(read_alias)
     return names
 
 
@@ -117,7 +155,9 @@ def search_header(indices: list[str]) -> dict[str, Any]:
     }
 
 
-def _range(field: str, window: Window, *, as_millis: bool) -> dict[str, Any] | None:
+def _range(
+    field: str, window: Window, *, as_millis: bool, typed: bool = True
+) -> dict[str, Any] | None:
     if not window.bounded:
         return None
     bounds: dict[str, Any] = {}
@@ -126,7 +166,10 @@ def _range(field: str, window: Window, *, as_millis: bool) -> dict[str, Any] | N
             bounds["gte"] = window.start_us // 1000
         if window.end_us is not None:
             bounds["lte"] = -(-window.end_us // 1000)
-        bounds["format"] = "epoch_millis"
+        if typed:
+            # Jaeger's template maps startTimeMillis as a date; dynamic mapping as a long,
+            # which takes the same numbers but no "format".
+            bounds["format"] = "epoch_millis"
     else:
         if window.start_us is not None:
             bounds["gte"] = format_time_us(window.start_us)
@@ -154,23 +197,42 @@ def _paged(
 
 
 def span_search(
-    trace_id: str, window: Window, *, size: int, search_after: list[Any] | None = None
+    trace_id: str,
+    window: Window,
+    *,
+    size: int,
+    search_after: list[Any] | None = None,
+    via_keyword: bool = False,
 ) -> dict[str, Any]:
-    """Spans of ``trace_id`` (32 hex) in every text form Jaeger may have stored it."""
-    filters: list[dict[str, Any]] = [{"terms": {"traceID": jaeger_trace_id_variants(trace_id)}}]
-    if (bound := _range("startTimeMillis", window, as_millis=True)) is not None:
+    """Spans of ``trace_id`` (32 hex) in every text form Jaeger may have stored it.
+
+    ``via_keyword``: for indices mapped without Jaeger's template (``traceID.keyword``).
+    """
+    filters: list[dict[str, Any]] = [
+        {"terms": {_exact("traceID", via_keyword): jaeger_trace_id_variants(trace_id)}}
+    ]
+    bound = _range("startTimeMillis", window, as_millis=True, typed=not via_keyword)
+    if bound is not None:
         filters.append(bound)
-    return _paged(filters, SPAN_SORT, size, search_after)
+    return _paged(filters, _span_sort(via_keyword), size, search_after)
 
 
 def log_search(
-    trace_id: str, window: Window, *, size: int, search_after: list[Any] | None = None
+    trace_id: str,
+    window: Window,
+    *,
+    size: int,
+    search_after: list[Any] | None = None,
+    via_keyword: bool = False,
 ) -> dict[str, Any]:
-    """Logs of ``trace_id`` (32 hex, as the shipper stores it) in time order."""
-    filters: list[dict[str, Any]] = [{"term": {_TRACE_ID: trace_id}}]
+    """Logs of ``trace_id`` (32 hex, as the shipper stores it) in time order.
+
+    ``via_keyword``: for indices mapped without tracelink's template (``trace.id.keyword``).
+    """
+    filters: list[dict[str, Any]] = [{"term": {_exact(_TRACE_ID, via_keyword): trace_id}}]
     if (bound := _range(_TIMESTAMP, window, as_millis=False)) is not None:
         filters.append(bound)
-    return _paged(filters, LOG_SORT, size, search_after)
+    return _paged(filters, _log_sort(via_keyword), size, search_after)
 
 
 def trace_msearch(
@@ -196,7 +258,12 @@ def event_search(event_id: str) -> dict[str, Any]:
     return {
         "query": {
             "bool": {
-                "should": [{"term": {_EVENT_ID: event_id}}, {"ids": {"values": [event_id]}}],
+                "should": [
+                    {"term": {_EVENT_ID: event_id}},
+                    # Indices mapped without tracelink's template (text + keyword sub-field).
+                    {"term": {_exact(_EVENT_ID, True): event_id}},
+                    {"ids": {"values": [event_id]}},
+                ],
                 "minimum_should_match": 1,
             }
         },
@@ -206,19 +273,29 @@ def event_search(event_id: str) -> dict[str, Any]:
 
 
 def recent_traces_search(
-    window: Window, *, service: str | None, level: str | None, size: int
+    window: Window,
+    *,
+    service: str | None,
+    level: str | None,
+    size: int,
+    via_keyword: bool = False,
 ) -> dict[str, Any]:
-    """The newest log of each trace whose logs match the filter, newest trace first."""
+    """The newest log of each trace whose logs match the filter, newest trace first.
+
+    ``via_keyword``: for indices mapped without tracelink's template (``<field>.keyword``).
+    """
     filters: list[dict[str, Any]] = [{"exists": {"field": _TRACE_ID}}]
     if (bound := _range(_TIMESTAMP, window, as_millis=False)) is not None:
         filters.append(bound)
     if service is not None:
-        filters.append({"term": {LOG_FIELDS["service"]: service}})
+        filters.append({"term": {_exact(LOG_FIELDS["service"], via_keyword): service}})
     if level is not None:
-        filters.append({"terms": {LOG_FIELDS["level"]: level_names_at_least(level)}})
+        filters.append(
+            {"terms": {_exact(LOG_FIELDS["level"], via_keyword): level_names_at_least(level)}}
+        )
     return {
         "query": {"bool": {"filter": filters}},
-        "collapse": {"field": _TRACE_ID},
+        "collapse": {"field": _exact(_TRACE_ID, via_keyword)},
         "sort": [{_TIMESTAMP: {"order": "desc", "unmapped_type": "date_nanos"}}],
         "size": size,
         "track_total_hits": False,

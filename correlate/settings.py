@@ -6,6 +6,7 @@ read from ``TRACELINK_<FIELD NAME>`` and mirrored by a ``--field-name`` flag.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
@@ -13,6 +14,9 @@ from pydantic import Field, SecretStr, field_validator
 from tracelink.settings import ConfigError, ElasticsearchSettings, LinkSettings, env_name
 
 __all__ = ["ApiSettings"]
+
+# An index or alias name as Elasticsearch accepts it; one name, never a pattern or a list.
+_ALIAS = re.compile(r"^[a-z0-9][a-z0-9_.+-]{0,254}\Z")
 
 
 class ApiSettings(ElasticsearchSettings, LinkSettings):
@@ -68,6 +72,19 @@ class ApiSettings(ElasticsearchSettings, LinkSettings):
         ge=0,
         description="how far a log may lie outside its span's time window before a warning",
     )
+    api_cpu_workers: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="worker processes that decode, join and render traces off the event "
+        "loop (more traces at once wait for one); 0 = one thread in the API process",
+    )
+    jaeger_span_read_alias: str | None = Field(
+        default=None,
+        description="a span read alias of your choosing (Jaeger's indices.spans.rotation."
+        "manual_rollover.read_alias or auto_rollover.read_alias), searched besides the "
+        "daily indices and [<prefix>-]jaeger-span-read",
+    )
     kibana_log_data_view: str = Field(
         default="tracelink-logs",
         min_length=1,
@@ -81,6 +98,18 @@ class ApiSettings(ElasticsearchSettings, LinkSettings):
                 env_name("api_default_limit_logs"),
                 f"must not exceed TRACELINK_API_MAX_LIMIT_LOGS ({self.api_max_limit_logs})",
             )
+
+    @field_validator("jaeger_span_read_alias", mode="before")
+    @classmethod
+    def _check_read_alias(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and not _ALIAS.match(value):
+            raise ValueError(
+                "must be one Elasticsearch alias name (lower-case letters, digits, '_', '.', "
+                "'+', '-'; not starting with a symbol; no wildcards or commas)"
+            )
+        return value
 
     @field_validator("api_token", mode="before")
     @classmethod

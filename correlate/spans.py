@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from correlate.times import in_time_range
 from tracelink.ids import normalize_span_id, normalize_trace_id
 
 __all__ = ["Span", "SpanEvent", "SpanFormatError", "SpanLink", "parse_span"]
@@ -27,7 +28,7 @@ _DOT_REPLACEMENT: Final = "@"
 
 
 class SpanFormatError(ValueError):
-    """A span document without a usable trace ID, span ID or start time."""
+    """A span document without a usable trace ID, span ID, start time or duration."""
 
 
 @dataclass
@@ -88,6 +89,15 @@ def parse_span(doc: Mapping[str, Any]) -> Span:
     start_us = _start_us(doc)
     if start_us is None:
         raise SpanFormatError(f"span {span_id} has no startTime")
+    if not in_time_range(start_us):
+        raise SpanFormatError(
+            f"span {span_id} has startTime {start_us}, outside 1970..9999 (µs since the epoch)"
+        )
+    duration_us = max(_int(doc.get("duration")) or 0, 0)
+    if not in_time_range(start_us + duration_us):
+        raise SpanFormatError(
+            f"span {span_id} has duration {duration_us} µs, which ends after the year 9999"
+        )
 
     tags = _tag_map(doc.get("tags"), doc.get("tag"))
     process = doc.get("process")
@@ -102,7 +112,7 @@ def parse_span(doc: Mapping[str, Any]) -> Span:
         service=service if isinstance(service, str) and service else UNKNOWN_SERVICE,
         operation=operation if isinstance(operation, str) else "",
         start_us=start_us,
-        duration_us=max(_int(doc.get("duration")) or 0, 0),
+        duration_us=duration_us,
         error=_is_error(tags),
         tags=tags,
         process_tags=_tag_map(process.get("tags"), process.get("tag")),

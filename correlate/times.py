@@ -1,21 +1,23 @@
-"""Times as the API reads and writes them: µs since the epoch ↔ RFC 3339 UTC text."""
+"""Times as the API reads and writes them: µs since the epoch ↔ RFC 3339 UTC text.
+
+Parsing is :mod:`tracelink.times` (the project's one RFC 3339 rule: ASCII digits only, an
+offset required); the range is its range, 1970-01-01T00:00:00Z to
+2261-12-31T23:59:59.999999Z (what Elasticsearch's ``date_nanos`` holds, in whole years). A
+query time outside it is a 400; a stored span time outside it makes that span unreadable
+(a warning), never a 500.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-__all__ = ["format_time_us", "parse_bound_us", "parse_time_us"]
+from tracelink.times import MAX_EPOCH_US, MIN_EPOCH_US, format_rfc3339_us, parse_rfc3339_us
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-# Far enough to cover any real trace, near enough that datetime arithmetic cannot overflow.
-_MIN_US: Final = 0
-_MAX_US: Final = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
+__all__ = ["format_time_us", "in_time_range", "parse_bound_us", "parse_time_us"]
 
-
-def _to_us(moment: datetime) -> int:
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+_MIN_US: Final = MIN_EPOCH_US
+_MAX_US: Final = MAX_EPOCH_US
+_MAX_DIGITS: Final = len(str(_MAX_US))
 
 
 def parse_time_us(value: Any) -> int | None:
@@ -25,13 +27,8 @@ def parse_time_us(value: Any) -> int | None:
     Elasticsearch reads it); ``None`` when the value is not a time.
     """
     if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return _to_us(moment)
+        micros = parse_rfc3339_us(value)
+        return micros if micros is not None else parse_rfc3339_us(value + "Z")
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float) and _MIN_US <= value * 1000 <= _MAX_US:
@@ -41,29 +38,51 @@ def parse_time_us(value: Any) -> int | None:
 
 def format_time_us(value: int) -> str:
     """µs since the epoch → ``2026-11-22T10:23:47.123456Z``."""
-    moment = _EPOCH + timedelta(microseconds=min(max(value, _MIN_US), _MAX_US))
-    # isoformat is several times faster than strftime; the offset of UTC is always +00:00.
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+    return format_rfc3339_us(min(max(value, _MIN_US), _MAX_US))
 
 
-def parse_bound_us(value: str) -> int:
-    """A ``start``/``end`` query value: RFC 3339 with an offset, or integer epoch µs.
+def parse_bound_us(value: str, *, margin_us: int = 0) -> int:
+    """A ``start``/``end``/``since`` query value: RFC 3339 with an offset, or integer epoch µs.
 
-    Raises ``ValueError`` with a message meant for the API user.
+    Accepted: the range above, minus ``margin_us`` at its end (the padding the caller adds to
+    the window must still end inside the range). Raises ``ValueError`` with a message meant
+    for the API user.
     """
+    return _check_range(_parse_bound(value), margin_us)
+
+
+def _parse_bound(value: str) -> int:
     text = value.strip()
-    if text.isdigit():
-        micros = int(text)
-        if micros > _MAX_US:
+    # ASCII only: str.isdigit() also accepts other scripts' digits ("١٢٣").
+    if text.isascii() and text.isdigit():
+        if len(text) > _MAX_DIGITS:
             raise ValueError("epoch microseconds out of range")
-        return micros
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError("expected RFC 3339 (2026-11-22T10:23:47Z) or epoch microseconds") from None
-    if moment.tzinfo is None:
-        raise ValueError("an RFC 3339 time needs an offset (Z or +hh:mm)")
-    micros = _to_us(moment)
+        return int(text)
+    parsed = parse_rfc3339_us(text)
+    if parsed is None:
+        if parse_rfc3339_us(text + "Z") is not None:
+            raise ValueError("an RFC 3339 time needs an offset (Z or +hh:mm)")
+        raise ValueError(
+            "expected RFC 3339 (2026-11-22T10:23:47Z) between 1970 and 2261, or epoch microseconds"
+        )
+    return parsed
+
+
+def _check_range(micros: int, margin_us: int) -> int:
     if micros < _MIN_US:
-        raise ValueError("times before 1970 are not supported")
+        raise ValueError("times before 1970-01-01T00:00:00Z are not supported")
+    latest = _MAX_US - margin_us
+    if micros > latest:
+        shown = format_time_us(latest)
+        if margin_us:
+            raise ValueError(
+                f"must not be after {shown} (the latest time the API handles, "
+                f"minus the {margin_us // 1_000_000} s the window is padded by)"
+            )
+        raise ValueError(f"must not be after {shown}")
     return micros
+
+
+def in_time_range(micros: int) -> bool:
+    """Whether ``micros`` lies in the range above."""
+    return _MIN_US <= micros <= _MAX_US

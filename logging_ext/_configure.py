@@ -9,8 +9,10 @@ own recommended configuration.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import FrameType
 from typing import Any, Final, Protocol
@@ -23,7 +25,7 @@ from logging_ext._formatter import ECSFormatter, ecs_processors
 from logging_ext._kafka import DEFAULT_QUEUE_SIZE, KafkaSender, LockFreeHandler
 from logging_ext._notice import Notice
 from logging_ext._processors import DEFAULT_REDACT_KEYS
-from logging_ext._render import ECSRenderer, safe_str
+from logging_ext._render import ECSRenderer, interpolation_failed, safe_str
 from logging_ext._trace import TraceStamp, install_trace_record_factory
 from tracelink.kafka_security import KafkaSecurity
 
@@ -59,6 +61,14 @@ class _Pipeline:
         # Reentrant, like logging's handler locks: a signal handler that logs while this
         # thread is writing must not deadlock.
         self._lock = threading.RLock()
+        # A child forked while another thread held the lock would wait for it forever on
+        # its first log line; logging's own at-fork hook only renews Handler.lock.
+        _track(self)
+
+    def renew_lock(self) -> None:
+        """A fresh lock, in a forked child: the parent's may be held by a thread that the
+        child does not have."""
+        self._lock = threading.RLock()
 
     def emit(self, line: bytes, stamp: TraceStamp | None) -> None:
         stream = self.stream
@@ -82,6 +92,27 @@ class _Pipeline:
                     stream.flush()
             except Exception:  # noqa: BLE001, S110 - nothing useful to do at flush time
                 pass
+
+
+_pipelines: weakref.WeakSet[_Pipeline] = weakref.WeakSet()
+_fork_hook_installed = False
+
+
+def _track(pipeline: _Pipeline) -> None:
+    global _fork_hook_installed  # noqa: PLW0603 - installed once per process, on first use
+    if not _fork_hook_installed:
+        os.register_at_fork(after_in_child=_renew_locks_in_child)
+        _fork_hook_installed = True
+    _pipelines.add(pipeline)
+
+
+def _renew_locks_in_child() -> None:
+    """After ``fork()``: renew every lock that logging through the pipeline takes."""
+    global _active_lock  # noqa: PLW0603 - a lock held by another thread at fork is unusable
+    _active_lock = threading.RLock()
+    _notice.renew_lock()
+    for pipeline in list(_pipelines):
+        pipeline.renew_lock()
 
 
 class _PipelineHandler(LockFreeHandler):
@@ -108,9 +139,11 @@ class _SinkLogger:
     call per record.
     """
 
-    def __init__(self, name: str, pipeline: _Pipeline, renderer: ECSRenderer) -> None:
+    def __init__(self, factory: _SinkLoggerFactory, name: str) -> None:
         self.name = name
-        self._renderer = renderer
+        self.factory = factory
+        self._renderer = factory.renderer
+        pipeline = factory.pipeline
         emit = pipeline.emit
         self.msg = self.debug = self.info = self.warning = self.warn = emit
         self.error = self.critical = self.fatal = self.exception = self.log = emit
@@ -144,30 +177,160 @@ class _SinkLoggerFactory:
 
     def __call__(self, *args: Any) -> _SinkLogger:
         name = args[0] if args and isinstance(args[0], str) and args[0] else _caller_module()
-        return _SinkLogger(name, self.pipeline, self.renderer)
+        return _SinkLogger(self, name)
+
+
+# The structlog configuration that logging_ext made, as module state that every bound logger
+# reads. structlog caches an assembled logger on first use (``cache_logger_on_first_use``),
+# so a module-level ``structlog.get_logger()`` keeps the objects it was first built with;
+# the level is therefore read from here on every call, and a logger whose sink belongs to
+# another configuration rebuilds itself (see _follow_configuration). Costs two comparisons
+# per event, where not caching would assemble a logger per event.
+_min_level: int = logging.NOTSET
+_current_factory: _SinkLoggerFactory | None = None
 
 
 def _safe_proxy_to_logger(
-    self: Any, method_name: str, event: str | None = None, **event_kw: Any
+    self: Any, method_name: str, event: object = None, **event_kw: Any
 ) -> Any:
-    # structlog's BoundLoggerBase._proxy_to_logger, except that nothing escapes to the app.
+    # structlog's BoundLoggerBase._proxy_to_logger, except that nothing escapes to the app,
+    # and a logger assembled for an earlier configuration follows the current one.
     try:
+        logger = self._logger
+        if type(logger) is _SinkLogger and logger.factory is not _current_factory:
+            return _follow_configuration(self, method_name, event, event_kw)
         args, kw = self._process_event(method_name, event, event_kw)
-        return getattr(self._logger, method_name)(*args, **kw)
+        return getattr(logger, method_name)(*args, **kw)
     except structlog.DropEvent:
         return None
     except Exception as exc:  # noqa: BLE001 - logging never raises into the application
         logger = self._logger
-        if isinstance(logger, _SinkLogger):
+        if isinstance(logger, _SinkLogger) and logger.factory is _current_factory:
             logger.fallback(method_name, event, exc)
         else:
             _notice.warn("structlog", f"a structlog processor failed: {exc!r}")
         return None
 
 
-def _wrapper_class(level: int) -> type[Any]:
-    base = structlog.make_filtering_bound_logger(level)
-    return type(base.__name__, (base,), {"_proxy_to_logger": _safe_proxy_to_logger})
+def _follow_configuration(
+    bound: Any, method_name: str, event: object, event_kw: dict[str, Any]
+) -> Any:
+    """Log through whatever structlog is configured with now, for a logger assembled under
+    an earlier configuration (a second ``configure_logging()``, or after ``close()``)."""
+    config = structlog.get_config()
+    factory = config["logger_factory"]
+    name = bound._logger.name
+    if isinstance(factory, _SinkLoggerFactory):
+        # logging_ext's again: rebuild this logger in place, so it stays on the fast path.
+        bound._processors = config["processors"]
+        bound._logger = sink = factory(name)
+        args, kw = bound._process_event(method_name, event, event_kw)
+        return getattr(sink, method_name)(*args, **kw)
+    # Someone else's (the one close() restored): log as a logger assembled now would.
+    fresh = structlog.get_logger(name).bind(**bound._context)
+    return getattr(fresh, method_name)(event, **event_kw)
+
+
+def _interpolate(event: object, args: tuple[Any, ...], kw: dict[str, Any]) -> object:
+    """``event % args`` as structlog does it (one non-empty mapping: by name); when that
+    raises, what stdlib records get: the template with the arguments' repr, and
+    ``tracelink.render_error`` saying why."""
+    try:
+        if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+            return event % args[0]  # type: ignore[operator]
+        return event % args  # type: ignore[operator]
+    except Exception as exc:  # noqa: BLE001 - bad %-args are the caller's bug, not a crash
+        message, kw[ecs.RENDER_ERROR] = interpolation_failed(event, args, exc)
+        return message
+
+
+# structlog's level names, and its asynchronous methods (which interpolate, then run the
+# synchronous path in an executor): ours interpolate safely first and delegate with no args.
+_LEVEL_NAMES: Final = (
+    (logging.CRITICAL, "critical"),
+    (logging.ERROR, "error"),
+    (logging.WARNING, "warning"),
+    (logging.INFO, "info"),
+    (logging.DEBUG, "debug"),
+)
+_ALL_LEVELS: Final[Any] = structlog.make_filtering_bound_logger(logging.NOTSET)
+
+
+def _level_name(level: int) -> str:
+    for number, name in _LEVEL_NAMES:
+        if level >= number:
+            return name
+    return "notset"
+
+
+def _level_method(name: str, number: int) -> Callable[..., Any]:
+    def method(self: Any, event: object = None, *args: Any, **kw: Any) -> Any:
+        if number < _min_level:
+            return None
+        if args:
+            event = _interpolate(event, args, kw)
+        return self._proxy_to_logger(name, event, **kw)
+
+    method.__name__ = name
+    return method
+
+
+def _async_level_method(name: str, number: int) -> Callable[..., Any]:
+    run = getattr(_ALL_LEVELS, f"a{name}")
+
+    async def method(self: Any, event: object = None, *args: Any, **kw: Any) -> Any:
+        if number < _min_level:
+            return None
+        if args:
+            event = _interpolate(event, args, kw)
+        return await run(self, event, **kw)
+
+    method.__name__ = f"a{name}"
+    return method
+
+
+def _log(self: Any, level: int, event: object = None, *args: Any, **kw: Any) -> Any:
+    if not isinstance(level, int) or level < _min_level:
+        return None
+    if args:
+        event = _interpolate(event, args, kw)
+    return self._proxy_to_logger(_level_name(level), event, **kw)
+
+
+async def _alog(self: Any, level: int, event: object = None, *args: Any, **kw: Any) -> Any:
+    if not isinstance(level, int) or level < _min_level:
+        return None
+    if args:
+        event = _interpolate(event, args, kw)
+    return await _ALL_LEVELS.alog(self, level, event, **kw)
+
+
+class _BoundLogger(structlog.BoundLoggerBase):
+    """structlog's filtering bound logger, with three differences: the level is
+    ``configure_logging``'s current one, bad %-arguments become a render error instead of a
+    ``TypeError``, and a cached logger follows reconfiguration (see ``_min_level``)."""
+
+    _proxy_to_logger = _safe_proxy_to_logger
+    debug = _level_method("debug", logging.DEBUG)
+    info = msg = _level_method("info", logging.INFO)
+    warning = warn = _level_method("warning", logging.WARNING)
+    error = _level_method("error", logging.ERROR)
+    critical = fatal = _level_method("critical", logging.CRITICAL)
+    exception = _ALL_LEVELS.exception  # error(..., exc_info=True)
+    log = _log
+    adebug = _async_level_method("debug", logging.DEBUG)
+    ainfo = amsg = _async_level_method("info", logging.INFO)
+    awarning = awarn = _async_level_method("warning", logging.WARNING)
+    aerror = _async_level_method("error", logging.ERROR)
+    acritical = afatal = _async_level_method("critical", logging.CRITICAL)
+    aexception = _ALL_LEVELS.aexception  # error(..., exc_info=...) in the executor
+    alog = _alog
+
+    def is_enabled_for(self, level: int) -> bool:
+        return level >= _min_level
+
+    def get_effective_level(self) -> int:
+        return _min_level
 
 
 def _level_number(level: str | int, what: str = "level") -> int:
@@ -216,12 +379,12 @@ class LoggingHandle:
 
     @property
     def dropped(self) -> int:
-        """Records never handed to Kafka: queue full, closed, or Kafka unreachable."""
+        """Records never handed to Kafka: queue full, or still queued (or submitted) at close."""
         return 0 if self.kafka is None else self.kafka.dropped
 
     @property
     def failed(self) -> int:
-        """Records handed to the Kafka producer that were not acknowledged."""
+        """Records Kafka refused, that could not be Kafka messages, or in flight at close."""
         return 0 if self.kafka is None else self.kafka.failed
 
     @property
@@ -285,14 +448,15 @@ def configure_logging(
     capture_warnings: bool = False,
     kafka_security: KafkaSecurity | None = None,
 ) -> LoggingHandle:
-    """Render every stdlib and structlog record of this process as ECS JSON (CONTRACTS §3).
+    """Render every stdlib and structlog record of this process as ECS JSON.
 
     Call once at the entry point. Afterwards every stdlib record (third-party loggers
     included, as long as they propagate to the root logger) and every
     ``structlog.get_logger()`` event is one JSON line on ``stream`` (``sys.stdout`` by
     default, ``None`` for none) and, when ``kafka_bootstrap`` is given, one message on
-    ``topic`` (CONTRACTS §4) sent in the background: logging never blocks on Kafka, and
-    records that do not fit the ``queue_size`` queue are dropped and counted.
+    ``topic`` (keyed by the trace ID) sent in the background: logging never blocks on Kafka,
+    records wait out Kafka outages in the ``queue_size`` queue, and records that do not fit
+    it are dropped and counted. Calling it again reaches every structlog logger, cached ones too.
 
     - ``level``: the root logger's level and structlog's filtering level;
       ``logger_levels`` sets individual stdlib loggers (``{"aiokafka": "WARNING"}``).
@@ -396,19 +560,25 @@ def _set_level(name: str, level: int) -> Callable[[], None]:
 def _configure_structlog(
     chain: Sequence[Processor], level: int, pipeline: _Pipeline
 ) -> Callable[[], None]:
+    global _min_level, _current_factory  # see _min_level
     previous = structlog.get_config() if structlog.is_configured() else None
     renderer = chain[-1]
     assert isinstance(renderer, ECSRenderer)
     factory = _SinkLoggerFactory(pipeline, renderer)
     structlog.configure(
         processors=[*chain[:-1], renderer.render_args],
-        wrapper_class=_wrapper_class(level),
+        wrapper_class=_BoundLogger,
         logger_factory=factory,
         context_class=dict,
         cache_logger_on_first_use=True,
     )
+    _min_level, _current_factory = level, factory
 
     def restore() -> None:
+        global _min_level, _current_factory  # see _min_level
+        if _current_factory is factory:
+            # Cached loggers now log through whatever configuration is current.
+            _min_level, _current_factory = logging.NOTSET, None
         if structlog.get_config().get("logger_factory") is not factory:
             return  # reconfigured by someone else since: theirs now
         if previous is None:

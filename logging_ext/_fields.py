@@ -1,4 +1,4 @@
-"""The field names of a log record (CONTRACTS §3), in one place.
+"""The field names of a log record (ECS 8.x), in one place.
 
 They come from :data:`tracelink.layout.LOG_FIELDS`, the names the shipper indexes and the
 API and Kibana read, so producer and consumer cannot drift apart. Records are written with

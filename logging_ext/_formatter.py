@@ -24,7 +24,7 @@ from logging_ext._processors import (
     merge_contextvars,
 )
 from logging_ext._records import record_extras
-from logging_ext._render import ECSRenderer, Rendered, safe_repr, safe_str
+from logging_ext._render import ECSRenderer, Rendered, interpolation_failed, safe_str
 from logging_ext._trace import record_trace
 
 __all__ = ["ECSFormatter", "ecs_processors", "event_dict_from_record", "resolve_service"]
@@ -37,10 +37,8 @@ def event_dict_from_record(record: logging.LogRecord) -> EventDict:
         message = msg if type(msg) is str and not record.args else record.getMessage()
         event_dict: EventDict = {"event": message}
     except Exception as exc:  # noqa: BLE001 - bad %-args are the caller's bug, not a crash
-        event_dict = {
-            "event": f"{safe_str(msg)} {safe_repr(record.args)}",
-            ecs.RENDER_ERROR: f"message formatting failed: {type(exc).__name__}: {safe_str(exc)}",
-        }
+        message, error = interpolation_failed(msg, record.args, exc)
+        event_dict = {"event": message, ecs.RENDER_ERROR: error}
     event_dict.update(record_extras(record))
     if record.exc_info:
         event_dict["exc_info"] = record.exc_info
@@ -142,7 +140,7 @@ def ecs_processors(
 
 
 class ECSFormatter(structlog.stdlib.ProcessorFormatter):
-    """A stdlib ``logging.Formatter`` that renders records as ECS JSON (CONTRACTS §3).
+    """A stdlib ``logging.Formatter`` that renders records as ECS JSON (the README's log record).
 
     A ``ProcessorFormatter`` running the shared chain (:func:`ecs_processors`, or ``chain``
     when given; it must end with the renderer): stdlib records go through all of it, with

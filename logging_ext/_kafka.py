@@ -1,4 +1,4 @@
-"""Ship rendered records to Kafka without ever blocking the application (CONTRACTS §4).
+"""Ship rendered records to Kafka without ever blocking the application.
 
 The application thread only appends to a bounded queue. A daemon thread with its own event
 loop and an aiokafka producer (``acks="all"``) drains it in batches: one message per record,
@@ -9,8 +9,15 @@ one partition whichever producer wrote it.
 Accounting is exact: every record handed to :meth:`KafkaSender.submit` ends up counted once
 as ``sent`` (acknowledged by all in-sync replicas), ``dropped`` (never handed to Kafka: the
 queue was full, the sender closed, or Kafka stayed unreachable until the close deadline) or
-``failed`` (handed to the producer, not acknowledged). Trouble is reported on stderr at most
-once per ``warn_interval`` per kind, never through ``logging``.
+``failed`` (Kafka refused it, it could not be made a Kafka message, or it was still in
+flight at the close deadline). Trouble is reported on stderr at most once per
+``warn_interval`` per kind, never through ``logging``.
+
+Outages do not cost records: what the producer would not take, or gave up on after its
+``request_timeout_ms`` with a retriable error, goes back to the head of the queue and is
+sent once Kafka answers again. The queue bound (``queue_size``) counts the records in
+flight too, so that room is always there; only a full queue drops. ``flush_timeout`` bounds
+shutdown only.
 """
 
 from __future__ import annotations
@@ -33,8 +40,9 @@ from typing import Any, Final
 import orjson
 
 from logging_ext._fields import RENDER_ERROR
+from logging_ext._formatter import ECSFormatter
 from logging_ext._notice import Notice
-from logging_ext._render import safe_str
+from logging_ext._render import safe_repr, safe_str
 from logging_ext._trace import TraceStamp, record_trace, traceparent
 from tracelink.backoff import backoff_delay
 from tracelink.errors import ConfigError
@@ -67,6 +75,8 @@ _PRODUCER_DEFAULTS: Final[Mapping[str, Any]] = {
 }
 
 _QueueItem = tuple[bytes, TraceStamp | None]
+# (partition, key, value, headers, the queued record it came from)
+_Message = tuple[int, bytes | None, bytes, list[tuple[str, bytes]], _QueueItem]
 
 
 def resolve_security(kafka_security: KafkaSecurity | None) -> KafkaSecurity:
@@ -160,6 +170,14 @@ def _validate_bootstrap(bootstrap_servers: str | Sequence[str]) -> list[str]:
     return servers
 
 
+def _retriable(error: BaseException) -> bool:
+    """Whether Kafka may still take the records later: what aiokafka marks retriable (a lost
+    connection, a leader election, a request timeout) and its own timeouts."""
+    from aiokafka.errors import KafkaTimeoutError  # only ever called on a failure
+
+    return bool(getattr(error, "retriable", False)) or isinstance(error, KafkaTimeoutError)
+
+
 class KafkaSender:
     """The queue and background sender behind :class:`KafkaHandler` and ``configure_logging``.
 
@@ -239,7 +257,7 @@ class KafkaSender:
 
     @property
     def failed(self) -> int:
-        """Records handed to the producer whose delivery failed or was abandoned at close."""
+        """Records Kafka refused, that could not be Kafka messages, or in flight at close."""
         return self._failed
 
     @property
@@ -262,10 +280,12 @@ class KafkaSender:
         if threading.get_ident() == self._thread_ident:
             return  # the producer's own logs: sending them would feed back into the sender
         accepted = False
-        if not self._closed and len(self._queue) < self.queue_size:  # checked again below
+        # Records handed to the producer count against the bound too: the ones Kafka does not
+        # acknowledge come back to the queue (see _delivered), which then still fits.
+        if not self._closed and len(self._queue) + self._in_flight < self.queue_size:
             item = (_compact(line), stamp)
             with self._lock:
-                if not self._closed and len(self._queue) < self.queue_size:
+                if not self._closed and len(self._queue) + self._in_flight < self.queue_size:
                     self._queue.append(item)
                     self._accepted += 1
                     accepted = True
@@ -486,7 +506,10 @@ class KafkaSender:
                 return True  # what is still queued is counted as dropped by _finalize
             items = self._take()
             if items:
-                await self._send(producer, items)
+                if not await self._send(producer, items):
+                    if self._stopping:
+                        return True  # what went back to the queue is counted as dropped
+                    await self._sleep(_BACKOFF_MIN_S * 4)
                 continue
             if self._stopping:
                 await self._finish_in_flight(producer)
@@ -537,55 +560,89 @@ class KafkaSender:
             self._partition_cache[trace_id] = partition
         return partition
 
-    async def _send(self, producer: Any, items: list[_QueueItem]) -> None:
-        groups: dict[int, list[_QueueItem]] = {}
+    async def _send(self, producer: Any, items: list[_QueueItem]) -> bool:
+        """Hand ``items`` to the producer, grouped by partition; False when the producer
+        would not take them (those and the rest of the round are back in the queue)."""
+        groups: dict[int, list[_Message]] = {}
         partitions = self._partitions
         # Records without a trace go to one partition per round, rotating (sticky batching).
         self._sticky = (self._sticky + 1) % len(partitions)
         unkeyed = partitions[self._sticky]
         for item in items:
-            stamp = item[1]
-            partition = unkeyed if stamp is None else self._partition_for(stamp[0])
-            group = groups.get(partition)
-            if group is None:
-                groups[partition] = [item]
-            else:
-                group.append(item)
-        for partition, group in groups.items():
-            await self._send_partition(producer, partition, group)
-
-    async def _send_partition(self, producer: Any, partition: int, group: list[_QueueItem]) -> None:
-        builder = producer.create_batch()
-        count = 0
-        limit = self._max_request_size - _MESSAGE_OVERHEAD
-        for line, stamp in group:
-            if len(line) > limit:
-                shrunk = shrink_record(line, limit)
-                if shrunk is None:
-                    self._fail(1, f"a record of {len(line)} bytes exceeds max_request_size")
-                    continue
-                line = shrunk  # noqa: PLW2901 - the record that goes out instead
-            if stamp is None:
-                key = None
-                headers: list[tuple[str, bytes]] = _PLAIN_HEADERS
-            else:
-                key = stamp[0].encode()
-                headers = [("traceparent", traceparent(stamp).encode()), _CONTENT_TYPE]
-            if builder.append(timestamp=None, key=key, value=line, headers=headers) is not None:
-                count += 1
+            message = self._message(item, unkeyed)
+            if message is None:
                 continue
-            if count:
-                await self._submit_batch(producer, builder, partition, count)
-                builder = producer.create_batch()
-                count = 0
-                if builder.append(timestamp=None, key=key, value=line, headers=headers):
-                    count = 1
-                    continue
-            self._fail(1, "a record does not fit into an empty batch (max_batch_size)")
-        if count:
-            await self._submit_batch(producer, builder, partition, count)
+            group = groups.get(message[0])
+            if group is None:
+                groups[message[0]] = [message]
+            else:
+                group.append(message)
+        ordered = list(groups.items())
+        for index, (partition, group) in enumerate(ordered):
+            left = await self._send_partition(producer, partition, group)
+            if left:
+                later = [message[4] for _, rest in ordered[index + 1 :] for message in rest]
+                self._requeue([*left, *later])
+                return False
+        return True
 
-    async def _submit_batch(self, producer: Any, builder: Any, partition: int, count: int) -> None:
+    def _message(self, item: _QueueItem, unkeyed: int) -> _Message | None:
+        """``(partition, key, value, headers, item)`` for one record, or ``None`` when the
+        record cannot be a Kafka message (counted as failed: it costs that record only)."""
+        line, stamp = item
+        try:
+            if stamp is None:
+                return unkeyed, None, line, _PLAIN_HEADERS, item
+            trace_id = stamp[0]
+            partition = self._partition_for(trace_id)
+            headers = [("traceparent", traceparent(stamp).encode()), _CONTENT_TYPE]
+            return partition, trace_id.encode(), line, headers, item
+        except Exception as exc:  # noqa: BLE001 - a bad stamp from a custom chain: this record
+            self._fail(
+                1, f"a record with an unusable trace stamp {safe_repr(stamp)}: {_describe(exc)}"
+            )
+            return None
+
+    async def _send_partition(
+        self, producer: Any, partition: int, group: list[_Message]
+    ) -> list[_QueueItem]:
+        """Send ``group`` in batches; the records the producer did not take (to requeue)."""
+        builder = producer.create_batch()
+        batch: list[_QueueItem] = []
+        limit = self._max_request_size - _MESSAGE_OVERHEAD
+        for index, (_, key, line, headers, item) in enumerate(group):
+            try:
+                if len(line) > limit:
+                    shrunk = shrink_record(line, limit)
+                    if shrunk is None:
+                        self._fail(1, f"a record of {len(line)} bytes exceeds max_request_size")
+                        continue
+                    line = shrunk  # noqa: PLW2901 - the record that goes out instead
+                if builder.append(timestamp=None, key=key, value=line, headers=headers) is not None:
+                    batch.append(item)
+                    continue
+                if batch:
+                    if not await self._submit_batch(producer, builder, partition, batch):
+                        return [*batch, *(message[4] for message in group[index:])]
+                    batch = []  # handed over: whatever happens next, not these again
+                    builder = producer.create_batch()
+                    if (
+                        builder.append(timestamp=None, key=key, value=line, headers=headers)
+                        is not None
+                    ):
+                        batch.append(item)
+                        continue
+                self._fail(1, "a record does not fit into an empty batch (max_batch_size)")
+            except Exception as exc:  # noqa: BLE001 - one record Kafka's encoder refused
+                self._fail(1, f"a record could not be encoded: {_describe(exc)}")
+        if batch and not await self._submit_batch(producer, builder, partition, batch):
+            return batch
+        return []
+
+    async def _submit_batch(
+        self, producer: Any, builder: Any, partition: int, batch: list[_QueueItem]
+    ) -> bool:
+        """Hand one batch to the producer; False (records not taken) when it would not."""
         try:
             if self._stopping:
                 future = await asyncio.wait_for(
@@ -594,24 +651,43 @@ class KafkaSender:
                 )
             else:
                 future = await producer.send_batch(builder, self.topic, partition=partition)
-        except Exception as exc:  # noqa: BLE001 - any failure to enqueue fails this batch
-            self._fail(count, _describe(exc))
-            return
-        self._in_flight += count
+        except Exception as exc:  # noqa: BLE001 - not taken: the records wait in the queue
+            self._unreachable(exc)
+            return False
+        self._in_flight += len(batch)
         self._delivered_all.clear()
-        future.add_done_callback(functools.partial(self._delivered, count))
+        future.add_done_callback(functools.partial(self._delivered, batch))
+        return True
 
-    def _delivered(self, count: int, future: asyncio.Future[Any]) -> None:
+    def _requeue(self, items: list[_QueueItem]) -> None:
+        """Put records back at the head of the queue, in order (they were accepted once)."""
+        with self._lock:
+            self._queue.extendleft(reversed(items))
+
+    def _delivered(self, batch: list[_QueueItem], future: asyncio.Future[Any]) -> None:
         if self._finalized:
             return  # abandoned at close: already counted as failed
+        count = len(batch)
         self._in_flight -= count
         if not self._in_flight:
             self._delivered_all.set()
         error = None if future.cancelled() else future.exception()
         if future.cancelled() or error is not None:
+            if error is not None and not self._stopping and _retriable(error):
+                # Kafka was unreachable for longer than the producer keeps a batch (its
+                # request_timeout_ms): the records wait in the queue and go out again.
+                self._last_error = _describe(error)
+                self._requeue(batch)
+                self._wake_pump()
+                return
             self._fail(count, "cancelled" if error is None else _describe(error))
         else:
             self._sent += count
+
+    def _wake_pump(self) -> None:
+        event = self._wakeup
+        if event is not None:
+            event.set()
 
     def _fail(self, count: int, reason: str) -> None:
         with self._lock:
@@ -707,8 +783,6 @@ class KafkaHandler(LockFreeHandler):
             kafka_security=kafka_security,
         )
         if formatter is None:
-            from logging_ext._formatter import ECSFormatter
-
             formatter = ECSFormatter()
         self.setFormatter(formatter)
 
@@ -728,8 +802,6 @@ class KafkaHandler(LockFreeHandler):
         sender = self.sender
         if sender.is_sender_thread():
             return
-        from logging_ext._formatter import ECSFormatter
-
         formatter = self.formatter
         if isinstance(formatter, ECSFormatter):
             line, stamp = formatter.render(record)

@@ -22,6 +22,10 @@ class Notice:
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
+    def renew_lock(self) -> None:
+        """A fresh lock, in a forked child (the parent's may be held by another thread)."""
+        self._lock = threading.RLock()
+
     def due(self, kind: str) -> bool:
         """Whether a ``kind`` line would go out now: a cheap check before building the text."""
         last = self._last.get(kind)

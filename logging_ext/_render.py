@@ -1,13 +1,14 @@
 """The ECS JSON renderer: the last step of the shared chain, for structlog and stdlib alike.
 
-It is the only place that writes contract fields (CONTRACTS §3), which is what guarantees
-that structured extras never overwrite them. Rendering never raises: values orjson cannot
-serialise fall back to their ``repr``, and a record that still cannot be rendered becomes a
-minimal record that says so.
+It is the only place that writes the record's ECS fields (``@timestamp``, ``trace.id``, …),
+which is what guarantees that structured extras never overwrite them. Rendering never
+raises: values orjson cannot serialise fall back to their ``repr``, and a record that still
+cannot be rendered becomes a minimal record that says so.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import socket
@@ -31,7 +32,14 @@ from logging_ext._records import PLAIN_RECORD_LEN, RECORD_ATTRS
 from logging_ext._trace import STAMP_ATTR, TraceStamp, record_trace
 from tracelink.levels import STRUCTLOG_METHOD_LEVELS
 
-__all__ = ["ECSRenderer", "Rendered", "safe_repr", "safe_str"]
+__all__ = [
+    "ECSRenderer",
+    "Rendered",
+    "interpolation_failed",
+    "plain_timestamp",
+    "safe_repr",
+    "safe_str",
+]
 
 Rendered = tuple[bytes, TraceStamp | None]
 """One record as UTF-8 JSON (no trailing newline) and the trace it carries (Kafka key)."""
@@ -58,6 +66,7 @@ _PID: Final = ecs.PID
 _THREAD: Final = ecs.THREAD
 _RENDER_ERROR: Final = ecs.RENDER_ERROR
 _CONFLICT_PREFIX: Final = ecs.CONFLICT_PREFIX
+_PLAIN_RECORD_LEN: Final = PLAIN_RECORD_LEN
 
 _NO_KWARGS: Final[Mapping[str, Any]] = {}
 _MISSING: Final = object()
@@ -86,6 +95,28 @@ def safe_str(value: object) -> str:
         return str(value)
     except Exception:  # noqa: BLE001 - user objects may raise anything from __str__
         return safe_repr(value)
+
+
+_EPOCH: Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+def plain_timestamp(micros: int) -> str:
+    """``@timestamp`` for ``micros`` since the epoch, the plain way: RFC 3339 UTC with
+    microseconds. The renderer's cached, inlined formatting must write exactly this (its
+    tests compare the two); the last-resort record of :meth:`ECSRenderer._emergency` uses
+    this one, so that it depends on nothing the failed rendering used."""
+    moment = _EPOCH + datetime.timedelta(microseconds=micros)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def interpolation_failed(msg: object, args: object, exc: BaseException) -> tuple[str, str]:
+    """The message and the ``tracelink.render_error`` text for ``msg % args`` that raised.
+
+    Bad %-arguments are the caller's bug, and the record must still say what was logged:
+    stdlib records and structlog events alike keep the template and the arguments' repr.
+    """
+    message = f"{safe_str(msg)} {safe_repr(args)}"
+    return message, f"message formatting failed: {type(exc).__name__}: {safe_str(exc)}"
 
 
 def _type_name(exc_type: type[BaseException]) -> str:
@@ -216,7 +247,7 @@ def _run_of_fields(fields: Mapping[str, Any]) -> orjson.Fragment:
     first = next(iter(fields))
     try:
         text = orjson.dumps(fields)
-    except (TypeError, ValueError):  # e.g. lone surrogates: what _finish's fallback writes
+    except (TypeError, ValueError):  # e.g. lone surrogates: what _line's fallback writes
         text = orjson.dumps(_sanitize(fields), default=_default)
     return _Fragment(text[len(orjson.dumps(first)) + 2 : -1])
 
@@ -257,7 +288,7 @@ _TAIL_TYPES: Final = frozenset({str, int, type(None)})
 
 
 class ECSRenderer:
-    """Render an event dict as one ECS JSON record (CONTRACTS §3), the last processor.
+    """Render an event dict as one ECS JSON record, the last processor.
 
     As a structlog processor it returns ``str`` (for ``PrintLogger`` and
     ``ProcessorFormatter``), or ``bytes`` with ``as_bytes=True`` (for ``BytesLogger``).
@@ -314,12 +345,9 @@ class ECSRenderer:
         return line if self.as_bytes else line.decode("utf-8")
 
     def _tail(self, pid: object, thread: object) -> orjson.Fragment | None:
-        """The static fields, ``process.pid`` and ``process.thread.name`` as one run;
-        ``None`` for unusual values (written field by field)."""
-        last = self._last_tail
-        # pid: the same int object for structlog events, an equal one on every stdlib record.
-        if thread is last[1] and (pid is last[0] or (type(pid) is int and pid == last[0])):
-            return last[2]
+        """The static fields, ``process.pid`` and ``process.thread.name`` as one run, for a
+        (pid, thread) other than the last record's (:meth:`_line` checks that); ``None``
+        for unusual values (written field by field)."""
         if type(pid) not in _TAIL_TYPES or type(thread) not in _TAIL_TYPES:
             return None
         key = (pid, thread)
@@ -333,21 +361,13 @@ class ECSRenderer:
         self._last_tail = (pid, thread, fragment)
         return fragment
 
-    def _timestamp(self, micros: int) -> str:
-        return self._time_fields(micros)[0]
-
-    def _time_fields(self, micros: int) -> tuple[str, str]:
-        """``@timestamp`` (RFC 3339 UTC, microseconds) and ``event.id`` for a record.
-
-        The timestamp text up to the millisecond is reused while the millisecond lasts.
-        """
-        ms, us = divmod(micros, 1000)
-        cached = self._millisecond
-        text = cached[1] if cached[0] == ms else self._new_millisecond(ms)
-        return text + _MICROS_Z[us], uuid7_at(ms) if self._uuid7 else self._event_id()
-
     def _new_millisecond(self, ms: int) -> str:
-        """``@timestamp`` up to the millisecond ``ms``, remembered for the next record."""
+        """``@timestamp`` up to the millisecond ``ms``, remembered for the next record.
+
+        With the cache check in :meth:`_line`, this is THE ``@timestamp`` implementation
+        (inlined there: a call per record costs several per cent). :func:`plain_timestamp`
+        is the plain version it is tested against.
+        """
         second, fraction = divmod(ms, 1000)
         text = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(second))}.{fraction:03d}"
         self._millisecond = (ms, text)
@@ -369,10 +389,8 @@ class ECSRenderer:
         except Exception as exc:  # noqa: BLE001 - logging never raises into the application
             return (self._emergency(logger, method_name, event_dict, exc), None), _NO_KWARGS
 
-    # One function on purpose: it runs once per record, and calls are what costs here.
-    def _render(  # noqa: PLR0912, PLR0915 - one function on purpose, see above
-        self, logger: WrappedLogger, method_name: str, event_dict: EventDict
-    ) -> Rendered:
+    def _render(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Rendered:
+        """A structlog event dict (or a stdlib record's foreign one) as ECS JSON."""
         pop = event_dict.pop
         record = pop("_record", None)
         message = pop("event", "")
@@ -400,96 +418,37 @@ class ECSRenderer:
                 exc_info = record.exc_info
         if type(message) is not str:
             message = safe_str(message)
-
-        timestamp, event_id = self._time_fields(micros)
-        last_tail = self._last_tail  # _tail's first check, inlined: calls cost here
-        if thread is last_tail[1] and pid is last_tail[0]:
-            tail: orjson.Fragment | None = last_tail[2]
-        else:
-            tail = self._tail(pid, thread)
         if trace_id is not None and span_id is not None:
             flag = sampled is True
-            last = _last_trace  # _trace_fields' first check, inlined
+            last = _last_trace
+            # add_trace_context put the cached stamp's own strings here: its tuple, found by
+            # identity, is what _line recognises without comparing strings.
             if trace_id is last[0] and span_id is last[1] and flag is last[2]:
                 stamp: TraceStamp | None = last[4]
-                fields: orjson.Fragment | None = last[3]
             else:
                 stamp = (trace_id, span_id, flag)
-                fields = _trace_fields(stamp)
-            if fields is not None and tail is not None:
-                out: dict[str, Any] = {
-                    _TIMESTAMP: timestamp,
-                    _LEVEL: level,
-                    _MESSAGE: message,
-                    _LOGGER: logger_name,
-                    _TRACE_ID: fields,  # with span.id and trace.sampled
-                    _EVENT_ID: event_id,
-                    _SERVICE: tail,  # through process.thread.name
-                }
-            else:
-                out = self._spelled_out(
-                    timestamp, level, message, logger_name, stamp, event_id, pid, thread
-                )
         else:
             stamp = None
-            if tail is not None:
-                out = {
-                    _TIMESTAMP: timestamp,
-                    _LEVEL: level,
-                    _MESSAGE: message,
-                    _LOGGER: logger_name,
-                    _EVENT_ID: event_id,
-                    _SERVICE: tail,  # through process.thread.name
-                }
-            else:
-                out = self._spelled_out(
-                    timestamp, level, message, logger_name, None, event_id, pid, thread
-                )
             if trace_id is not None or span_id is not None or sampled is not None:
                 # Half a trace context is not one: keep what was given, aside.
                 for key, value in ((_TRACE_ID, trace_id), (_SPAN_ID, span_id), (_SAMPLED, sampled)):
                     if value is not None:
-                        event_dict[ecs.CONFLICT_PREFIX + key] = value
-        return _finish(out, event_dict, exc_info, stack_info), stamp
+                        event_dict[_CONFLICT_PREFIX + key] = value
+        line = self._line(
+            micros,
+            level,
+            message,
+            logger_name,
+            pid,
+            thread,
+            stamp,
+            event_dict,
+            exc_info,
+            stack_info,
+        )
+        return line, stamp
 
-    def _spelled_out(  # noqa: PLR0917 - the fields of a record, in order
-        self,
-        timestamp: str,
-        level: str,
-        message: str,
-        logger_name: object,
-        stamp: TraceStamp | None,
-        event_id: str,
-        pid: object,
-        thread: object,
-    ) -> dict[str, Any]:
-        """The contract fields one by one, for values the cached runs do not cover."""
-        if stamp is None:
-            return {
-                _TIMESTAMP: timestamp,
-                _LEVEL: level,
-                _MESSAGE: message,
-                _LOGGER: logger_name,
-                _EVENT_ID: event_id,
-                **self._static,
-                _PID: pid,
-                _THREAD: thread,
-            }
-        return {
-            _TIMESTAMP: timestamp,
-            _LEVEL: level,
-            _MESSAGE: message,
-            _LOGGER: logger_name,
-            _TRACE_ID: stamp[0],
-            _SPAN_ID: stamp[1],
-            _SAMPLED: stamp[2],
-            _EVENT_ID: event_id,
-            **self._static,
-            _PID: pid,
-            _THREAD: thread,
-        }
-
-    def render_record(  # noqa: PLR0912, PLR0915 - runs once per record: inlined, not split
+    def render_record(
         self,
         record: logging.LogRecord,
         steps: Sequence[Processor] = (),
@@ -504,9 +463,12 @@ class ECSRenderer:
         """
         try:
             attrs = record.__dict__
+            # THE implementation of reading a record's extras on the hot path; calling
+            # _records.record_extras instead (its plain version, which the generic chain
+            # uses and the tests compare this with) made stdlib rendering 6 % slower.
             extras: EventDict = {}
-            if len(attrs) > PLAIN_RECORD_LEN:  # record_extras, inlined: calls cost here
-                for key in islice(attrs, PLAIN_RECORD_LEN, None):
+            if len(attrs) > _PLAIN_RECORD_LEN:
+                for key in islice(attrs, _PLAIN_RECORD_LEN, None):
                     if key not in RECORD_ATTRS:
                         extras[_CONFLICT_PREFIX + key if key == "event" else key] = attrs[key]
             level = record.levelname.lower()
@@ -522,81 +484,147 @@ class ECSRenderer:
                 stamp = attrs.get(STAMP_ATTR, _MISSING)
                 if stamp is _MISSING:
                     stamp = record_trace(record)
-            micros = round(record.created * 1_000_000)
             msg = record.msg
             try:
                 message = msg if type(msg) is str and not record.args else record.getMessage()
             except Exception as exc:  # noqa: BLE001 - bad %-args are the caller's bug
-                message = f"{safe_str(msg)} {safe_repr(record.args)}"
-                extras[ecs.RENDER_ERROR] = (
-                    f"message formatting failed: {type(exc).__name__}: {safe_str(exc)}"
-                )
+                message, extras[_RENDER_ERROR] = interpolation_failed(msg, record.args, exc)
             if type(message) is not str:
                 message = safe_str(message)
-            # _time_fields, inlined: calls cost here.
-            ms, us = divmod(micros, 1000)
-            cached = self._millisecond
-            text = cached[1] if cached[0] == ms else self._new_millisecond(ms)
-            timestamp = text + _MICROS_Z[us]
-            event_id = uuid7_at(ms) if self._uuid7 else self._event_id()
-            pid = record.process
-            thread = record.threadName
-            last_tail = self._last_tail  # _tail's first check, inlined: calls cost here
-            if thread is last_tail[1] and type(pid) is int and pid == last_tail[0]:
-                tail: orjson.Fragment | None = last_tail[2]
-            else:
-                tail = self._tail(pid, thread)
-            # Keys seen before and not reserved: no trace keys to move, nothing to rename.
-            known_keys = extras.keys() <= _safe_keys
-            fields: orjson.Fragment | None = None
-            if stamp is not None:
-                if not known_keys and (
-                    _TRACE_ID in extras or _SPAN_ID in extras or _SAMPLED in extras
-                ):
-                    move_foreign_trace_keys(extras, stamp, drop_equal=True)
-                last = _last_trace  # _trace_fields' first check, inlined
-                fields = last[3] if stamp is last[4] else _trace_fields(stamp)
-            if fields is not None and tail is not None:
+            line = self._line(
+                round(record.created * 1_000_000),
+                level,
+                message,
+                record.name,
+                record.process,
+                record.threadName,
+                stamp,
+                extras,
+                record.exc_info,
+                record.stack_info,
+            )
+            return line, stamp
+        except Exception as exc:  # noqa: BLE001 - logging never raises into the application
+            event_dict: EventDict = {"event": safe_str(record.msg), "_record": record}
+            return self._emergency(None, safe_str(record.levelname).lower(), event_dict, exc), None
+
+    # The one assembly of a line, for structlog events and stdlib records alike. One
+    # function on purpose: it runs once per record, and calls are what costs here, so the
+    # first checks of the caches (millisecond, tail, trace) are made inline and only a miss
+    # calls out (_new_millisecond, _tail, _trace_fields).
+    def _line(  # noqa: PLR0912, PLR0917 - the parts of a record; see above
+        self,
+        micros: int,
+        level: str,
+        message: str,
+        logger_name: object,
+        pid: object,
+        thread: object,
+        stamp: TraceStamp | None,
+        extras: EventDict,
+        exc_info: object,
+        stack_info: object,
+    ) -> bytes:
+        """The record as compact UTF-8 JSON: contract fields first, then the extras; never
+        raises on odd values (see the module doc)."""
+        ms, us = divmod(micros, 1000)
+        cached = self._millisecond
+        timestamp = (cached[1] if cached[0] == ms else self._new_millisecond(ms)) + _MICROS_Z[us]
+        event_id = uuid7_at(ms) if self._uuid7 else self._event_id()
+        last_tail = self._last_tail
+        # pid: the very int object for structlog events, an equal one on every stdlib record.
+        if thread is last_tail[1] and (
+            pid is last_tail[0] or (type(pid) is int and pid == last_tail[0])
+        ):
+            tail: orjson.Fragment | None = last_tail[2]
+        else:
+            tail = self._tail(pid, thread)
+        if stamp is None:
+            if tail is not None:
                 out: dict[str, Any] = {
                     _TIMESTAMP: timestamp,
                     _LEVEL: level,
                     _MESSAGE: message,
-                    _LOGGER: record.name,
-                    _TRACE_ID: fields,  # with span.id and trace.sampled
-                    _EVENT_ID: event_id,
-                    _SERVICE: tail,  # through process.thread.name
-                }
-            elif stamp is None and tail is not None:
-                out = {
-                    _TIMESTAMP: timestamp,
-                    _LEVEL: level,
-                    _MESSAGE: message,
-                    _LOGGER: record.name,
+                    _LOGGER: logger_name,
                     _EVENT_ID: event_id,
                     _SERVICE: tail,  # through process.thread.name
                 }
             else:
-                out = self._spelled_out(
-                    timestamp, level, message, record.name, stamp, event_id, pid, thread
-                )
-            if known_keys and record.exc_info is None and record.stack_info is None:
-                # _finish's usual case, inlined: calls cost here.
+                out = {
+                    _TIMESTAMP: timestamp,
+                    _LEVEL: level,
+                    _MESSAGE: message,
+                    _LOGGER: logger_name,
+                    _EVENT_ID: event_id,
+                    **self._static,
+                    _PID: pid,
+                    _THREAD: thread,
+                }
+        else:
+            last = _last_trace
+            fields = last[3] if stamp is last[4] else _trace_fields(stamp)
+            if fields is not None and tail is not None:
+                out = {
+                    _TIMESTAMP: timestamp,
+                    _LEVEL: level,
+                    _MESSAGE: message,
+                    _LOGGER: logger_name,
+                    _TRACE_ID: fields,  # with span.id and trace.sampled
+                    _EVENT_ID: event_id,
+                    _SERVICE: tail,  # through process.thread.name
+                }
+            else:  # values the cached runs do not cover: field by field
+                out = {
+                    _TIMESTAMP: timestamp,
+                    _LEVEL: level,
+                    _MESSAGE: message,
+                    _LOGGER: logger_name,
+                    _TRACE_ID: stamp[0],
+                    _SPAN_ID: stamp[1],
+                    _SAMPLED: stamp[2],
+                    _EVENT_ID: event_id,
+                    **self._static,
+                    _PID: pid,
+                    _THREAD: thread,
+                }
+        if exc_info is not None:
+            info = _exc_info(exc_info)
+            if info is not None:
+                out[ecs.ERROR_TYPE] = _type_name(info[0])
+                out[ecs.ERROR_MESSAGE] = safe_str(info[1])
+                out[ecs.ERROR_STACK] = _format_exception(info)
+        if stack_info is not None:
+            stack = _stack_text(stack_info)
+            if stack is not None:
+                out[ecs.STACK_INFO] = stack
+        if extras:
+            if extras.keys() <= _safe_keys:  # seen before, none reserved: nothing to rename
                 out.update(extras)
-                try:
-                    return _orjson_dumps(out), stamp
-                except TypeError:
-                    extras = {}  # in `out` already: _finish retries with its fallbacks
-            return _finish(out, extras, record.exc_info, record.stack_info), stamp
-        except Exception as exc:  # noqa: BLE001 - logging never raises into the application
-            event_dict: EventDict = {"event": safe_str(record.msg), "_record": record}
-            return self._emergency(None, safe_str(record.levelname).lower(), event_dict, exc), None
+            else:
+                if _RENDER_ERROR in extras:  # ours, set by the steps that had to fall back
+                    out[_RENDER_ERROR] = extras.pop(_RENDER_ERROR)
+                if stamp is not None and (
+                    _TRACE_ID in extras or _SPAN_ID in extras or _SAMPLED in extras
+                ):
+                    # A stdlib extra named like a trace field: the record's own trace wins.
+                    # (structlog's event dicts never get here with one: _render took them.)
+                    move_foreign_trace_keys(extras, stamp, drop_equal=True)
+                _add_extras(out, extras)
+        try:
+            return _orjson_dumps(out)
+        except TypeError:
+            pass  # a value orjson does not know: retry with the repr fallback
+        try:
+            return _orjson_dumps(out, default=_default)
+        except (TypeError, ValueError, RecursionError):
+            return _orjson_dumps(_sanitize(out), default=_default)
 
     def _emergency(
         self, logger: WrappedLogger, method_name: str, event_dict: EventDict, exc: BaseException
     ) -> bytes:
         record = event_dict.get("_record")
         out: dict[str, Any] = {
-            ecs.TIMESTAMP: self._timestamp(time.time_ns() // 1000),
+            ecs.TIMESTAMP: plain_timestamp(time.time_ns() // 1000),
             ecs.LEVEL: _LEVEL_ALIASES.get(method_name, method_name),
             ecs.MESSAGE: safe_repr(event_dict.get("event")),
             ecs.LOGGER: getattr(record, "name", None) or safe_str(getattr(logger, "name", "")),
@@ -606,35 +634,6 @@ class ECSRenderer:
             ecs.RENDER_ERROR: f"{type(exc).__name__}: {safe_str(exc)}",
         }
         return dumps(out)
-
-
-def _finish(out: dict[str, Any], extras: EventDict, exc_info: object, stack_info: object) -> bytes:
-    """Add error fields, the call stack and the extras to ``out``; serialise it."""
-    if exc_info is not None:
-        info = _exc_info(exc_info)
-        if info is not None:
-            out[ecs.ERROR_TYPE] = _type_name(info[0])
-            out[ecs.ERROR_MESSAGE] = safe_str(info[1])
-            out[ecs.ERROR_STACK] = _format_exception(info)
-    if stack_info is not None:
-        stack = _stack_text(stack_info)
-        if stack is not None:
-            out[ecs.STACK_INFO] = stack
-    if extras:
-        if _RENDER_ERROR in extras:  # ours, set by the steps that had to fall back
-            out[_RENDER_ERROR] = extras.pop(_RENDER_ERROR)
-        if extras.keys() <= _safe_keys:
-            out.update(extras)
-        else:
-            _add_extras(out, extras)
-    try:
-        return _orjson_dumps(out)
-    except TypeError:
-        pass  # a value orjson does not know: retry with the repr fallback
-    try:
-        return _orjson_dumps(out, default=_default)
-    except (TypeError, ValueError, RecursionError):
-        return _orjson_dumps(_sanitize(out), default=_default)
 
 
 def _add_extras(out: dict[str, Any], extras: EventDict) -> None:

@@ -52,7 +52,9 @@ def capture_logs(
     """``configure_logging(service_name, ...)`` into a list of parsed records.
 
     ``options`` are passed on (``redact_keys``, ``service_version``, ...). The previous
-    logging configuration is restored on exit.
+    logging configuration is restored on exit. Every block sees every logger's records,
+    module-level structlog loggers too (structlog caches them on first use; they follow
+    each new configuration).
     """
     stream = RecordStream()
     handle = configure_logging(service_name, level=level, stream=stream, **options)

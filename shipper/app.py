@@ -4,7 +4,7 @@ Guarantees (at-least-once into an idempotent sink, hence exactly one document pe
 
 * an offset is committed only after every record up to it is in Elasticsearch (created, or
   already there) or in the dead-letter topic and index;
-* writes are ``create`` with ``_id = event.id`` (or ``<topic>-<partition>-<offset>``), so a
+* writes are ``create`` with ``_id = event.id`` (or a derived ID, see the transform), so a
   replay after a crash, a rebalance or a producer retry meets 409s, never makes a copy;
 * at most ``max_in_flight`` batches are written at once; when all slots are busy (a slow or
   absent cluster) consumption pauses and resumes by itself;
@@ -12,7 +12,9 @@ Guarantees (at-least-once into an idempotent sink, hence exactly one document pe
   ``drain_timeout_s`` to finish, then delivered offsets are committed; what did not finish
   is replayed by whoever owns the partition next.
 
-Lifecycle: :meth:`Shipper.start` / :meth:`Shipper.stop` (idempotent) or ``async with``;
+The state machine (epochs, rewinds, commits, drains) is :mod:`shipper.pipeline`; this module
+sets up its I/O. Lifecycle: :meth:`Shipper.start` / :meth:`Shipper.stop` (idempotent) or
+``async with``;
 every background task is owned and awaited on stop.
 """
 
@@ -21,27 +23,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import KafkaError
 from elasticsearch import ApiError, AsyncElasticsearch, TransportError
 from elasticsearch.serializer import OrjsonSerializer
 
-from shipper.bulk import create_item
+from shipper.budget import RetryBudget
+from shipper.bulk import is_retriable_status
+from shipper.conflicts import fetch_digests
 from shipper.dlq import DeadLetterQueue
-from shipper.formats import ECS
-from shipper.formats.dispatch import FormatDispatcher, Processed, refused
+from shipper.formats.dispatch import FormatDispatcher
 from shipper.metrics import HealthServer, ShipperMetrics
-from shipper.offsets import BatchToken, OffsetTracker
+from shipper.pipeline import Limits as PipelineLimits
+from shipper.pipeline import Pipeline
 from shipper.retry import Backoff
 from shipper.settings import ShipperSettings
 from shipper.sink import BulkSink
 from shipper.source import KafkaSource, TopicPartition
-from shipper.transform import DeadLetter, IndexAction, Limits, Transformer, format_timestamp
+from shipper.transform import (
+    IndexAction,
+    Limits,
+    Transformer,
+)
 from tracelink.elasticsearch import install_templates, make_client
 from tracelink.kafka_security import check_connection
 from tracelink.settings import ConfigError, env_name
@@ -53,6 +60,8 @@ log = logging.getLogger(__name__)
 
 # How often a paused consumer still polls, to keep its group membership.
 _PAUSED_POLL_S = 1.0
+# The dead-letter kind of a record the Kafka client could not decode (see shipper.wire).
+UNDECODABLE = "undecodable_record"
 # The most a producer may put on the dead-letter topic in one record.
 _DLQ_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
@@ -74,13 +83,28 @@ class Shipper:
                 max_field_bytes=settings.max_field_bytes,
                 max_fields=settings.max_fields,
                 max_depth=settings.max_depth,
+                timestamp_max_distance_days=settings.timestamp_max_distance_days,
             ),
+        )
+        self._stop_requested = asyncio.Event()
+        self._abort_drain = asyncio.Event()
+        self._source = KafkaSource(
+            settings, on_revoked=self._on_revoked, on_assigned=self._on_assigned
         )
         # Formats: detection, decoding, then the transform, per message.
         self._formats = FormatDispatcher(self._transformer, settings.log_format)
-        self._tracker: OffsetTracker[TopicPartition] = OffsetTracker()
-        self._source = KafkaSource(
-            settings, on_revoked=self._on_revoked, on_assigned=self._on_assigned
+        self._pipeline = Pipeline(
+            self._source,
+            self._formats.process,
+            self.metrics,
+            PipelineLimits(
+                max_in_flight=settings.max_in_flight,
+                fetch_wait_ms=settings.fetch_wait_ms,
+                batch_max_records=settings.batch_max_records,
+                drain_timeout_s=settings.drain_timeout_s,
+            ),
+            stop_requested=self._stop_requested,
+            abort_drain=self._abort_drain,
         )
         self._client: AsyncElasticsearch | None = None
         self._producer: Any = None
@@ -88,25 +112,9 @@ class Shipper:
         self._dlq_sink: BulkSink | None = None
         self._dlq: DeadLetterQueue | None = None
         self._health: HealthServer | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._slot_freed = asyncio.Event()
-        self._commit_wanted = asyncio.Event()
-        self._commit_lock = asyncio.Lock()
-        self._stop_requested = asyncio.Event()
-        self._abort_drain = asyncio.Event()
-        self._uncommitted: dict[TopicPartition, int] = {}
-        self._epoch = 0
-        self._rebalancing = False
-        self._rewind_needed = False
-        self._fetch_task: asyncio.Task[None] | None = None
-        self._commit_task: asyncio.Task[None] | None = None
-        self._failure: BaseException | None = None
         self._started = False
         self._stopped = False
         self._ready = False
-        # Log records per Kafka message lately (1 for ECS, ~100s for OTLP payloads): a poll
-        # asks for as many messages as keep a batch near batch_max_records *records*.
-        self._records_per_message = 1.0
 
     # --- lifecycle ------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -124,7 +132,8 @@ class Shipper:
     @property
     def failure(self) -> BaseException | None:
         """The error that stopped the pipeline, if one did."""
-        return self._failure
+        failure: BaseException | None = self._pipeline.failure
+        return failure
 
     @property
     def assignment(self) -> set[TopicPartition]:
@@ -174,12 +183,14 @@ class Shipper:
             serializer=OrjsonSerializer(),
         )
         backoff = self._new_backoff
+        budget = RetryBudget(s.retry_max_attempts, s.retry_max_seconds)
         self._sink = BulkSink(
             self._client,
             max_request_bytes=s.batch_max_bytes,
             backoff=backoff,
             metrics=self.metrics,
             name="logs",
+            budget=budget,
         )
         self._dlq_sink = dlq_sink = BulkSink(
             self._client,
@@ -188,6 +199,7 @@ class Shipper:
             metrics=self.metrics,
             name="dead letters",
             count_documents=False,
+            budget=budget,
         )
         if not await self._until_up("Elasticsearch", self._install_templates):
             return
@@ -204,9 +216,8 @@ class Shipper:
         )
         if not await self._until_up("Kafka (consumer group)", self._source.start):
             return
-        self._fetch_task = asyncio.create_task(self._fetch_loop(), name="shipper-fetch")
-        self._fetch_task.add_done_callback(self._fetch_ended)
-        self._commit_task = asyncio.create_task(self._commit_loop(), name="shipper-commit")
+        self._pipeline.attach(self._sink, self._dlq, self._stored_digests)
+        self._pipeline.start()
         self._ready = True
         log.info(
             "shipping topics %s (formats %s, group %s, Kafka %s) into %s-* "
@@ -223,14 +234,15 @@ class Shipper:
     async def wait(self) -> None:
         """Return when a stop was requested; raise :class:`ShipperFailedError` on failure."""
         waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stop_requested.wait())]
-        if self._fetch_task is not None:
-            waiters.append(self._fetch_task)
+        if self._pipeline.fetch_task is not None:
+            waiters.append(self._pipeline.fetch_task)
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiters[0].cancel()
-        if self._failure is not None:
-            raise ShipperFailedError(str(self._failure)) from self._failure
+        failure = self._pipeline.failure
+        if failure is not None:
+            raise ShipperFailedError(str(failure)) from failure
 
     async def stop(self) -> None:
         """Stop fetching, drain in-flight batches (bounded), commit, close; idempotent."""
@@ -238,20 +250,7 @@ class Shipper:
             return
         self._stopped = True
         self._ready = False
-        self._stop_requested.set()
-        if self._fetch_task is not None:
-            # Its failure, if any, is already recorded by _fetch_ended.
-            await asyncio.gather(self._fetch_task, return_exceptions=True)
-        if self._source.started:
-            drained = await self._drain("shutdown")
-            if drained:
-                log.info("drained: every fetched record is delivered")
-            await self._commit()
-        await self._cancel_in_flight()
-        if self._commit_task is not None:
-            self._commit_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._commit_task
+        await self._pipeline.shutdown(drain=self._source.started)
         await self._source.stop()
         if self._producer is not None:
             await self._producer.stop()
@@ -321,14 +320,15 @@ class Shipper:
 
     # --- health ---------------------------------------------------------------------------
     def _live(self) -> bool:
-        return self._failure is None and not (
-            self._fetch_task is not None and self._fetch_task.done() and not self._stopped
+        fetch_task = self._pipeline.fetch_task
+        return self._pipeline.failure is None and not (
+            fetch_task is not None and fetch_task.done() and not self._stopped
         )
 
     def _not_ready_reasons(self) -> list[str]:
         reasons = []
-        if self._failure is not None:
-            reasons.append(f"failed: {self._failure}")
+        if self._pipeline.failure is not None:
+            reasons.append(f"failed: {self._pipeline.failure}")
         if not self._ready:
             reasons.append("not started" if not self._stopped else "stopping")
         reasons.extend(
@@ -338,271 +338,31 @@ class Shipper:
         )
         return reasons
 
-    # --- the pipeline ---------------------------------------------------------------------
-    async def _fetch_loop(self) -> None:
-        s = self.settings
-        source = self._source
-        while not self._stop_requested.is_set():
-            if self._rewind_needed and not self._rebalancing:
-                await self._rewind()
-                continue
-            if len(self._in_flight) >= s.max_in_flight:
-                await self._wait_for_slot()
-                continue
-            if source.paused:
-                source.resume()
-                self.metrics.paused.set(0)
-            epoch = self._epoch
-            self._accept(await source.poll(s.fetch_wait_ms, self._poll_limit()), epoch)
-
-    def _note_batch_shape(self, records: int, messages: int) -> None:
-        if messages:
-            self._records_per_message = (self._records_per_message + records / messages) / 2
-
-    def _poll_limit(self) -> int:
-        """Messages to fetch at most: ``batch_max_records`` records' worth."""
-        return max(1, int(self.settings.batch_max_records / self._records_per_message))
-
-    async def _wait_for_slot(self) -> None:
-        """Backpressure: pause every partition, keep polling (membership) until a slot frees."""
-        source = self._source
-        if not source.paused:
-            log.debug("all %d write slots busy: pausing consumption", self.settings.max_in_flight)
-            source.pause()
-            self.metrics.paused.set(1)
-        self._slot_freed.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._slot_freed.wait(), timeout=_PAUSED_POLL_S)
-        if len(self._in_flight) >= self.settings.max_in_flight:
-            # Only partitions assigned an instant before the pause can return records here.
-            epoch = self._epoch
-            self._accept(await source.poll(0, self._poll_limit()), epoch)
-
-    def _accept(self, batch: Mapping[TopicPartition, list[Any]], epoch: int) -> None:
-        """Dispatch a polled batch, unless a rebalance or a stop overtook the poll."""
-        if not batch:
-            return
-        if epoch == self._epoch and not self._rebalancing and not self._stopped:
-            self._dispatch(batch)
-        elif not self._stopped:
-            # The consumer's position already moved past these records: without a rewind
-            # they would never be read again. Tracking them instead could let a commit
-            # skip records of the previous assignment that were never delivered.
-            log.info("dropping %d records fetched across a rebalance", _count(batch))
-            self._rewind_needed = True
-
-    async def _rewind(self) -> None:
-        """Restart every assigned partition from the group's committed offset."""
-        try:
-            await self._source.rewind_to_committed()
-        except KafkaError as exc:
-            # Fetching must not go on from the advanced position: try again shortly.
-            log.warning("cannot read the committed offsets yet (%s); retrying", exc)
-            await asyncio.sleep(_PAUSED_POLL_S)
-        else:
-            self._rewind_needed = False
-
-    def _dispatch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:  # noqa: PLR0912
-        """Transform and encode one fetched batch, then write it in a task of its own.
-
-        (The per-record branches stay inline: this loop runs once per record.)
-        """
-        ingested = format_timestamp(datetime.now(UTC))
-        process = self._formats.process
-        items: list[bytes] = []
-        # Per item: how to dead-letter it alone (the message, or one record of a payload).
-        messages: list[Any] = []
-        letters: list[DeadLetter] = []
-        ends: dict[TopicPartition, int] = {}
-        consumed: dict[str, int] = {}
-        ecs = 0
-        flagged = self.metrics.flagged
-        for partition, records in batch.items():
-            if not records:
-                continue
-            for record in records:
-                result = process(record, ingested)
-                if type(result) is IndexAction:  # an ECS record: the usual message
-                    ecs += 1
-                    items.append(create_item(result.index, result.doc_id, result.source))
-                    messages.append(record)
-                    if result.flags:
-                        for flag in result.flags:
-                            flagged.labels(flag).inc()
-                    continue
-                if type(result) is DeadLetter:
-                    ecs += 1
-                    letters.append(result)
-                    continue
-                assert isinstance(result, Processed)
-                consumed[result.format] = consumed.get(result.format, 0) + result.records
-                for action in result.actions:
-                    items.append(create_item(action.index, action.doc_id, action.source))
-                    if action.flags:
-                        for flag in action.flags:
-                            flagged.labels(flag).inc()
-                messages.extend(result.refs)
-                letters.extend(result.letters)
-            end = records[-1].offset + 1
-            ends[partition] = end
-            highwater = self._source.highwater(partition)
-            if highwater is not None:
-                self.metrics.lag.labels(partition.topic, str(partition.partition)).set(
-                    max(0, highwater - end)
-                )
-        if not ends:
-            return
-        if ecs:
-            consumed[ECS] = consumed.get(ECS, 0) + ecs
-        self._note_batch_shape(sum(consumed.values()), _count(batch))
-        for fmt, count in consumed.items():
-            self.metrics.consumed.labels(fmt).inc(count)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "batch: %s",
-                ", ".join(
-                    f"{tp.partition}:{records[0].offset}-{records[-1].offset}"
-                    for tp, records in batch.items()
-                    if records
-                ),
-            )
-        token = self._tracker.add(ends)
-        task = asyncio.create_task(self._deliver(token, items, messages, letters))
-        self._in_flight.add(task)
-        self.metrics.in_flight.set(len(self._in_flight))
-        task.add_done_callback(self._delivered)
-
-    async def _deliver(
-        self,
-        token: BatchToken[TopicPartition],
-        items: list[bytes],
-        messages: list[Any],
-        letters: list[DeadLetter],
-    ) -> None:
-        assert self._sink is not None
-        assert self._dlq is not None
-        if items:
-            result = await self._sink.write(items)
-            letters.extend(
-                refused(
-                    messages[rejection.position],
-                    rejection.error_type,
-                    f"Elasticsearch refused the document ({rejection.status}): {rejection.reason}",
-                )
-                for rejection in result.rejected
-            )
-        await self._dlq.write(letters)
-        self._tracker.complete(token)
-        self._commit_wanted.set()
-
-    def _delivered(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        self.metrics.in_flight.set(len(self._in_flight))
-        self._slot_freed.set()
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            self._fail(exc)
-
-    def _fetch_ended(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            self._fail(exc)
-
-    def _fail(self, exc: BaseException) -> None:
-        if self._failure is None:
-            log.error("pipeline failed; stopping without committing further", exc_info=exc)
-            self._failure = exc
-        self._stop_requested.set()
-
-    # --- commits and rebalances -----------------------------------------------------------
-    async def _commit_loop(self) -> None:
+    async def _stored_digests(
+        self, actions: list[IndexAction]
+    ) -> dict[tuple[str, str], int | None]:
+        """:func:`shipper.conflicts.fetch_digests`, retried while the cluster is away (the
+        batch is not committed meanwhile); an answer that is not usable counts the 409s
+        as replays, as they were counted before digests existed."""
+        assert self._client is not None
+        backoff = self._new_backoff()
         while True:
-            await self._commit_wanted.wait()
-            self._commit_wanted.clear()
-            await self._commit()
-            # Coalesce: one commit request for the batches finishing in this interval.
-            await asyncio.sleep(0.2)
-
-    async def _commit(self) -> None:
-        async with self._commit_lock:
-            offsets = {**self._uncommitted, **self._tracker.committable()}
-            assigned = self._source.assignment()
-            offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
-            if not offsets:
-                return
-            log.debug("commit %s", {tp.partition: offset for tp, offset in offsets.items()})
             try:
-                await self._source.commit(offsets)
-            except (CommitFailedError, IllegalStateError) as exc:
-                # The group is rebalancing: these partitions are replayed by their next
-                # owner, and the 409s make that harmless.
-                log.info("commit skipped during rebalance: %s", exc)
-                self._uncommitted = {}
-            except KafkaError as exc:
-                log.warning("offset commit failed (will retry): %s", exc)
-                self._uncommitted = offsets
-                self._commit_wanted.set()
-            else:
-                self._uncommitted = {}
-                self.metrics.commits.inc()
+                return await fetch_digests(self._client, actions)
+            except TransportError as exc:
+                reason = f"{exc.__class__.__name__}: {exc}"
+            except ApiError as exc:
+                if not is_retriable_status(exc.meta.status):
+                    log.warning("cannot read stored digests (%s): 409s count as replays", exc)
+                    return {}
+                reason = f"{exc.meta.status}: {exc.message}"
+            delay = backoff.next_delay()
+            log.warning("cannot read stored digests (%s); retrying in %.1fs", reason, delay)
+            await asyncio.sleep(delay)
 
-    async def _drain(self, why: str) -> bool:
-        """Give in-flight batches ``drain_timeout_s`` to finish; True if all did."""
-        if not self._in_flight:
-            return True
-        timeout = self.settings.drain_timeout_s
-        log.info(
-            "%s: draining %d in-flight batches (up to %.0fs)", why, len(self._in_flight), timeout
-        )
-        in_flight = set(self._in_flight)
-        # Waiting on the tasks through a task of its own: giving up the wait (timeout, abort)
-        # must not cancel the batches themselves.
-        everything = asyncio.ensure_future(asyncio.wait(in_flight))
-        aborted = asyncio.ensure_future(self._abort_drain.wait())
-        try:
-            await asyncio.wait(
-                {everything, aborted}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            everything.cancel()
-            aborted.cancel()
-        pending = {task for task in in_flight if not task.done()}
-        if pending:
-            log.warning(
-                "%s: %d batches not delivered%s; they will be replayed",
-                why,
-                len(pending),
-                " (drain aborted)" if self._abort_drain.is_set() else f" within {timeout:.0f}s",
-            )
-        return not pending
-
-    async def _cancel_in_flight(self) -> None:
-        tasks = set(self._in_flight)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-
+    # --- rebalances: the pipeline decides ---------------------------------------------------
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
-        self._epoch += 1
-        self._rebalancing = True
-        if not revoked:
-            return
-        log.info("partitions revoked: %s", _names(revoked))
-        await self._drain("rebalance")
-        await self._commit()
-        await self._cancel_in_flight()
-        self._tracker.forget()
-        self._uncommitted = {}
+        await self._pipeline.on_revoked(revoked)
 
     def _on_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._epoch += 1
-        self._rebalancing = False
-        self._source.pause_if_paused(assigned)
-        log.info("partitions assigned: %s", _names(assigned) or "none")
-
-
-def _count(batch: Mapping[TopicPartition, list[Any]]) -> int:
-    return sum(len(records) for records in batch.values())
-
-
-def _names(partitions: set[TopicPartition]) -> str:
-    return ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(partitions))
+        self._pipeline.on_assigned(assigned)

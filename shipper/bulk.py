@@ -95,12 +95,18 @@ class Rejection:
 
 @dataclass(slots=True)
 class BulkOutcome:
-    """The items of one bulk request by outcome (positions index the request's items)."""
+    """The items of one bulk request by outcome (positions index the request's items).
+
+    ``duplicate_positions`` lists the 409s; ``retry_errors`` says why each retried item
+    that had an answer of its own failed (an item missing from a truncated answer has none).
+    """
 
     created: int = 0
     duplicates: int = 0
     retry: list[int] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    duplicate_positions: list[int] = field(default_factory=list)
+    retry_errors: list[Rejection] = field(default_factory=list)
 
 
 def _describe(error: Any) -> tuple[str, str]:
@@ -139,8 +145,11 @@ def classify_response(response: Mapping[str, Any], sent: int) -> BulkOutcome:
             outcome.created += 1
         elif status == 409:
             outcome.duplicates += 1
+            outcome.duplicate_positions.append(position)
         elif is_retriable_status(status):
             outcome.retry.append(position)
+            error_type, reason = _describe(result.get("error"))
+            outcome.retry_errors.append(Rejection(position, status, error_type, reason))
         else:
             error_type, reason = _describe(result.get("error"))
             outcome.rejected.append(Rejection(position, status, error_type, reason))

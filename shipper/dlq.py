@@ -7,11 +7,12 @@ dead-letter topic cannot be written the shipper commits nothing and drops nothin
 
 The topic message carries the original value, key and headers, plus ``tracelink-error``
 (the reason), ``tracelink-error-type`` and ``tracelink-origin`` (``topic/partition/offset``).
-A letter for one record of a multi-record payload (an OTLP request whose other records were
-indexed) carries that record alone, as an OTLP/JSON request the shipper reads again, and
-its origin ends in ``#<index>``. A replay can write a letter to the topic twice
-(at-least-once); the index holds it once, under ``_id = <topic>-<partition>-<offset>``
-(``-<index>`` for one record).
+A replay can write a letter to the topic twice (at-least-once); the index holds it once,
+under ``_id = <topic>-<partition>-<offset>-<digest>`` (:func:`shipper.transform.fallback_id`:
+the digest covers the value, key and Kafka timestamp, so a different message at a reused
+offset is a letter of its own). A letter for one record of a multi-record payload (an OTLP
+request whose other records were indexed) carries that record alone, as an OTLP/JSON request
+the shipper reads again; its origin ends in ``#<index>`` and its ``_id`` in ``-<index>``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import asyncio
 import base64
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
@@ -31,11 +32,13 @@ from shipper.retry import Backoff
 from shipper.sink import BulkSink
 from shipper.transform import DeadLetter, fallback_id, format_timestamp, origin_of
 from tracelink.layout import dlq_index
+from tracelink.times import kafka_millis_to_us
 
-__all__ = ["DeadLetterQueue", "dead_letter_document"]
+__all__ = ["DeadLetterQueue", "dead_letter_document", "letter_origin"]
 
 log = logging.getLogger(__name__)
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 # Header values are for humans and tools; a reason never needs more than this.
 _MAX_REASON_BYTES: Final = 4096
 # A value the broker refuses as too large is kept this long (its start) on the topic; the
@@ -60,10 +63,13 @@ def _letter_id(letter: DeadLetter) -> str:
 
 
 def _letter_time(letter: DeadLetter) -> datetime:
-    millis = letter.message.timestamp
-    if millis is not None and millis >= 0:
-        return datetime.fromtimestamp(millis / 1000, tz=UTC)
-    return datetime.now(UTC)
+    """The Kafka message time when it is one (see :func:`tracelink.times.kafka_millis_to_us`:
+    absent, negative or past 2261 is not), else now. Never raises: a far-future timestamp
+    (µs written where ms belong) must not crash the path that exists for bad records."""
+    micros = kafka_millis_to_us(letter.message.timestamp)
+    if micros is None:
+        return datetime.now(UTC)
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 def dead_letter_document(letter: DeadLetter, payload_max_bytes: int) -> dict[str, Any]:

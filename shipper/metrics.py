@@ -6,8 +6,9 @@ Metric names follow Prometheus conventions (``tracelink_shipper_*``, counters en
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -16,6 +17,11 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 __all__ = ["HealthServer", "ShipperMetrics"]
 
 log = logging.getLogger(__name__)
+
+# Label values of tracelink_shipper_event_id_409's "service": bounded cardinality.
+_MAX_SERVICES = 100
+_OTHER = "_other"
+_NONE = "_none"
 
 
 class ShipperMetrics:
@@ -53,6 +59,15 @@ class ShipperMetrics:
             ["flag"],
             registry=r,
         )
+        self.event_id_409 = Counter(
+            "tracelink_shipper_event_id_409",
+            "409s on create by producing service (service.name; the first "
+            f"{_MAX_SERVICES} seen, then {_OTHER!r}) and outcome: 'replay' (the same record "
+            "again) or 'conflict' (a different record reusing an event.id)",
+            ["service", "outcome"],
+            registry=r,
+        )
+        self._services: set[str] = set()
         self.retries = Counter(
             "tracelink_shipper_bulk_item_retries",
             "bulk items sent again after a transient failure",
@@ -91,6 +106,25 @@ class ShipperMetrics:
             "1 while consumption is paused because every write slot is busy",
             registry=r,
         )
+
+    def service_label(self, name: str | None) -> str:
+        """``name`` as a label value, bounded: a producer inventing service names cannot
+        grow the registry past ``_MAX_SERVICES`` series per outcome."""
+        if name is None:
+            return _NONE
+        if name in self._services:
+            return name
+        if len(self._services) < _MAX_SERVICES:
+            self._services.add(name)
+            return name
+        return _OTHER
+
+    def forget_partitions(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Drop the lag gauges of partitions this replica no longer owns (their owner
+        reports them now; a stale value would look like lag that never shrinks)."""
+        for topic, partition in partitions:
+            with contextlib.suppress(KeyError):
+                self.lag.remove(topic, str(partition))
 
 
 class HealthServer:

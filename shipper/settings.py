@@ -72,6 +72,20 @@ class ShipperSettings(KafkaSettings, ElasticsearchSettings, RetentionSettings):
     retry_max_backoff_ms: int = Field(
         default=30_000, ge=1, le=600_000, description="cap of the exponential retry delay"
     )
+    retry_max_attempts: int = Field(
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description="bulk attempts of one document refused with 429/5xx before it is "
+        "dead-lettered (0 = no limit; whole-cluster failures never count)",
+    )
+    retry_max_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        le=7 * 86_400,
+        description="seconds one document may keep failing with 429/5xx before it is "
+        "dead-lettered (0 = no limit; whole-cluster failures never count)",
+    )
     es_request_timeout_s: float = Field(
         default=60.0, gt=0, le=600, description="timeout of one Elasticsearch request"
     )
@@ -120,6 +134,13 @@ class ShipperSettings(KafkaSettings, ElasticsearchSettings, RetentionSettings):
         ge=2,
         le=100,
         description="records nested deeper are dead-lettered",
+    )
+    timestamp_max_distance_days: int = Field(
+        default=7,
+        ge=1,
+        le=100_000,
+        description="records whose @timestamp date is further from the ingest date are "
+        "flagged 'timestamp_out_of_range' (still indexed, in the index of their own date)",
     )
     dlq_payload_max_bytes: int = Field(
         default=64 * 1024,

@@ -17,6 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from shipper.settings import ShipperSettings
+from shipper.wire import consumer_records, read_records
 from tracelink.kafka_security import check_connection
 
 __all__ = ["KafkaSource", "TopicPartition"]
@@ -58,9 +59,17 @@ class KafkaSource:
         on_assigned: Callable[[set[TopicPartition]], None],
     ) -> None:
         self._settings = settings
-        self._listener = _Listener(on_revoked, on_assigned)
+
+        async def revoked(partitions: set[TopicPartition]) -> None:
+            await on_revoked(partitions)
+            self.forget_positions(partitions)
+
+        self._listener = _Listener(revoked, on_assigned)
         self._consumer: Any = None
         self._paused = False
+        # Per partition, the offset after the last record handed out: where to go back to
+        # when a poll fails after the consumer moved past records it did not return.
+        self._next: dict[TopicPartition, int] = {}
 
     @property
     def started(self) -> bool:
@@ -99,11 +108,109 @@ class KafkaSource:
             await consumer.stop()
 
     async def poll(self, timeout_ms: int, max_records: int) -> Mapping[TopicPartition, list[Any]]:
-        """Records by partition (possibly none); also keeps the membership alive."""
-        result: Mapping[TopicPartition, list[Any]] = await self._consumer.getmany(
-            timeout_ms=timeout_ms, max_records=max_records
-        )
+        """Records by partition (possibly none); also keeps the membership alive.
+
+        A record the consumer cannot decode (a header key that is not UTF-8) comes back as a
+        :class:`~shipper.wire.UndecodableRecord` in its place, to be dead-lettered; the
+        records around it come back as usual.
+        """
+        try:
+            result: Mapping[TopicPartition, list[Any]] = await self._consumer.getmany(
+                timeout_ms=timeout_ms, max_records=max_records
+            )
+        except UnicodeDecodeError as exc:
+            log.warning("a record could not be decoded (%s): reading record by record", exc)
+            result = await self._isolate(timeout_ms, max_records)
+        next_offsets = self._next
+        for partition, records in result.items():
+            if records:
+                next_offsets[partition] = records[-1].offset + 1
         return result
+
+    async def _isolate(
+        self, timeout_ms: int, max_records: int
+    ) -> Mapping[TopicPartition, list[Any]]:
+        """After a decode failure: read each partition one record at a time, and read the
+        failing record itself from the wire.
+
+        The failed ``getmany`` may have moved partitions past records it never returned
+        (those drained before the failing one), so every partition first goes back to
+        where the last records handed out end (or to the committed offset).
+        """
+        consumer = self._consumer
+        assigned = consumer.assignment()
+        for partition in assigned:
+            offset = self._next.get(partition)
+            if offset is not None:
+                consumer.seek(partition, offset)
+            else:
+                await self._seek_to_committed(partition)
+        fetchable = set(assigned) - set(consumer.paused())
+        result: dict[TopicPartition, list[Any]] = {}
+        if not fetchable:
+            return result
+        consumer.pause(*fetchable)
+        try:
+            for partition in sorted(fetchable):
+                consumer.resume(partition)
+                records = await self._one_by_one(partition, timeout_ms, max_records)
+                consumer.pause(partition)
+                if records:
+                    result[partition] = records
+        finally:
+            if not self._paused:
+                consumer.resume(*fetchable)
+        return result
+
+    async def _one_by_one(
+        self, partition: TopicPartition, timeout_ms: int, max_records: int
+    ) -> list[Any]:
+        consumer = self._consumer
+        records: list[Any] = []
+        while len(records) < max_records:
+            try:
+                got = await consumer.getmany(partition, timeout_ms=timeout_ms, max_records=1)
+            except UnicodeDecodeError:
+                # The consumer decodes a fetched batch from its start: the record at the
+                # position, or one before it in its batch, is undecodable. Read the rest of
+                # the batch from the wire instead and go on after it.
+                offset = await consumer.position(partition)
+                wire = await read_records(
+                    {"bootstrap_servers": ",".join(self._settings.kafka_bootstrap)},
+                    partition,
+                    offset,
+                    max(1024 * 1024, self._settings.max_message_bytes + _FETCH_HEADROOM),
+                )
+                wire = wire[: max_records - len(records)]
+                if not wire:
+                    log.warning("%s offset %d: no record there any more", partition, offset)
+                    break
+                records.extend(consumer_records(partition, wire))
+                after = wire[-1].offset + 1
+                consumer.seek(partition, after)
+                self._next[partition] = after
+                break
+            if not got:
+                break
+            records.extend(got.get(partition, ()))
+            timeout_ms = 0  # the rest of the fetched batch is already here
+        return records
+
+    async def _seek_to_committed(self, partition: TopicPartition) -> None:
+        committed = await self._consumer.committed(partition)
+        if committed is None:
+            await self._consumer.seek_to_beginning(partition)
+        else:
+            self._consumer.seek(partition, committed)
+
+    def forget_positions(self, partitions: set[TopicPartition] | None = None) -> None:
+        """Drop what :meth:`poll` remembers of ``partitions`` (all when ``None``): after a
+        revoke or a rewind, positions come from the group's committed offsets again."""
+        if partitions is None:
+            self._next.clear()
+        else:
+            for partition in partitions:
+                self._next.pop(partition, None)
 
     def assignment(self) -> set[TopicPartition]:
         if self._consumer is None:
@@ -140,13 +247,9 @@ class KafkaSource:
         """Move every assigned partition back to the group's committed offset (the log start
         when the group has none), so that records handed out but not delivered are read
         again."""
-        consumer = self._consumer
-        for partition in consumer.assignment():
-            committed = await consumer.committed(partition)
-            if committed is None:
-                await consumer.seek_to_beginning(partition)
-            else:
-                consumer.seek(partition, committed)
+        for partition in self._consumer.assignment():
+            await self._seek_to_committed(partition)
+        self._next.clear()
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Commit ``offsets`` (next offset to read) for partitions still assigned."""

@@ -7,32 +7,57 @@ One call of :meth:`Transformer.transform` decides everything about one message:
   :class:`DeadLetter` whose ``kind`` says why;
 * dotted keys (``"trace.id"``) and nested objects are both accepted and stored nested;
   the same field given twice with different values is a dead letter (``conflicting_keys``);
-* ``trace.id`` becomes 32 and ``span.id`` 16 lower-case hex digits (shorter IDs are
-  zero-padded); all-zero or empty IDs are removed; IDs that are not hex are moved to
+* ``trace.id`` becomes 32 and ``span.id`` 16 lower-case hex digits (the rules of
+  :mod:`tracelink.ids`); all-zero or empty IDs are removed; IDs that are not hex are moved to
   ``tracelink.invalid.*`` and flagged, so they never join anything; a record without a
   usable trace context takes it from the message's W3C ``traceparent`` header;
-* ``@timestamp`` must be RFC 3339 within ``date_nanos`` range; otherwise the Kafka message
-  timestamp is used (``tracelink.timestamp_source = "kafka"``) and the original value is kept
-  in ``tracelink.timestamp_original``; the daily index is the UTC date of ``@timestamp``;
+* ``@timestamp`` must be RFC 3339 with an offset, ASCII digits, 1970–2261
+  (:mod:`tracelink.times`); otherwise the Kafka message timestamp is used
+  (``tracelink.timestamp_source = "kafka"``), or the ingest time when that is absent or out
+  of range too, and the original value is kept in ``tracelink.timestamp_original``; the daily
+  index is the UTC date of ``@timestamp``; a date further than
+  ``timestamp_max_distance_days`` from the ingest date is flagged ``timestamp_out_of_range``;
 * string values longer than ``max_field_bytes`` are cut (UTF-8 safe) and flagged
   ``truncated``;
-* ``event.ingested`` and the Kafka origin are added; the document ``_id`` is ``event.id``,
-  or ``<topic>-<partition>-<offset>`` when the record has none, so replays are idempotent.
+* ``event.ingested``, the Kafka origin and ``tracelink.digest`` (of the value) are added; the
+  document ``_id`` is ``event.id`` when it is a string of 1–512 bytes, else
+  :func:`fallback_id` (unique to the record, stable across its replays), stored as
+  ``event.id`` too (other types are flagged ``invalid_event_id``);
+* a producer's own ``tracelink`` value is moved to ``extra.tracelink`` and flagged
+  ``reserved_field_moved``;
+* :meth:`Transformer.transform` never raises: anything unforeseen is a ``transform_error``
+  dead letter of that one record.
 
 The ``tracelink`` object of a document is reserved for this metadata.
 """
 
 from __future__ import annotations
 
-import re
+import hashlib
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Protocol, cast
 
 import orjson
 
-from tracelink.ids import SPAN_ID_HEX, TRACE_ID_HEX, parse_traceparent
+from tracelink.ids import (
+    CANONICAL_SPAN_ID,
+    CANONICAL_TRACE_ID,
+    SPAN_ID_HEX,
+    TRACE_ID_HEX,
+    is_null_id,
+    normalize_span_id,
+    normalize_trace_id,
+    parse_traceparent,
+)
+from tracelink.times import (
+    format_rfc3339_us,
+    is_canonical_utc,
+    kafka_millis_to_us,
+    normalize_rfc3339,
+)
 
 __all__ = [
     "DeadLetter",
@@ -52,32 +77,25 @@ NOT_OBJECT: Final = "not_object"
 TOO_DEEP: Final = "too_deep"
 TOO_MANY_FIELDS: Final = "too_many_fields"
 CONFLICTING_KEYS: Final = "conflicting_keys"
+# Anything unforeseen while transforming one record: that record, not the pipeline, pays.
+TRANSFORM_ERROR: Final = "transform_error"
 
 # Flags in ``tracelink.flags``: what the shipper changed on the way in.
 FLAG_TRUNCATED: Final = "truncated"
 FLAG_INVALID_EVENT_ID: Final = "invalid_event_id"
 FLAG_CONTEXT_FROM_HEADER: Final = "trace_context_from_header"
+FLAG_TIMESTAMP_OUT_OF_RANGE: Final = "timestamp_out_of_range"
+FLAG_EVENT_ID_CONFLICT: Final = "event_id_conflict"
+FLAG_RESERVED_MOVED: Final = "reserved_field_moved"
 
 # Elasticsearch limits an ``_id`` to 512 bytes.
 _MAX_ID_BYTES: Final = 512
-# ``date_nanos`` holds 1970-01-01 up to 2262-04-11.
-_MIN_YEAR: Final = 1970
-_MAX_YEAR: Final = 2261
-
-_HEX: Final = re.compile(r"[0-9a-fA-F]+")
-_ZEROS: Final = re.compile(r"0+")
-_RFC3339: Final = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
-    r"(?:([Zz])|([+-])(\d\d):?(\d\d))?"
-)
-_RFC3339_UTC: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z")
-_MIN_YEAR_TEXT: Final = f"{_MIN_YEAR:04d}"
-_MAX_YEAR_TEXT: Final = f"{_MAX_YEAR:04d}"
-_TRACE_ID: Final = re.compile(r"[0-9a-f]{32}")
-_SPAN_ID: Final = re.compile(r"[0-9a-f]{16}")
+_TRACE_MATCH: Final = CANONICAL_TRACE_ID.fullmatch
+_SPAN_MATCH: Final = CANONICAL_SPAN_ID.fullmatch
 _NO_TRACE: Final = "0" * TRACE_ID_HEX
 _NO_SPAN: Final = "0" * SPAN_ID_HEX
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+# Where a producer's own ``tracelink`` value goes: the key is reserved for the shipper.
+_MOVED_KEY: Final = "extra"
 
 
 class Message(Protocol):
@@ -107,6 +125,8 @@ class Limits:
     max_field_bytes: int = 32 * 1024
     max_fields: int = 1000
     max_depth: int = 16
+    # A record whose @timestamp date is further than this from the ingest date is flagged.
+    timestamp_max_distance_days: int = 7
 
 
 @dataclass(slots=True)
@@ -148,19 +168,18 @@ class _RejectedError(Exception):
         self.reason = reason
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def format_timestamp(when: datetime) -> str:
-    """RFC 3339 UTC with microseconds (the form of ``event.ingested``)."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 UTC with microseconds (the form of ``event.ingested``); ``when`` is aware
+    and within :data:`tracelink.times.MIN_EPOCH_US`–``MAX_EPOCH_US``."""
+    return format_rfc3339_us((when - _EPOCH) // timedelta(microseconds=1))
 
 
 def origin_of(message: Message) -> str:
     """``<topic>/<partition>/<offset>``, the ``tracelink.origin`` of a message."""
     return f"{message.topic}/{message.partition}/{message.offset}"
-
-
-def fallback_id(message: Message) -> str:
-    """The ``_id`` of a record without ``event.id``: stable across replays of the message."""
-    return f"{message.topic}-{message.partition}-{message.offset}"
 
 
 _SPLIT_CACHE: dict[str, list[str]] = {}
@@ -433,84 +452,62 @@ def _plan_for(record: dict[str, Any], values: list[Any], max_depth: int) -> _Pla
     return plan
 
 
-_LAST_GOOD_SECOND: list[str] = [""]
+def _kafka_stamp(message: Message) -> str | None:
+    """The Kafka record time as ``@timestamp`` text (ms precision); ``None`` if unusable."""
+    micros = kafka_millis_to_us(message.timestamp)
+    if micros is None:
+        return None
+    return format_rfc3339_us(micros)[:-4] + "Z"
 
 
-def _canonical_timestamp(value: str) -> bool:
-    """Whether ``value`` is already stored as is: RFC 3339 UTC ("Z"), date_nanos range."""
-    if not _RFC3339_UTC.fullmatch(value):
-        return False
-    second = value[:19]
-    if second == _LAST_GOOD_SECOND[0]:
-        return True  # records arrive in time order: most share the previous one's second
-    if not _MIN_YEAR_TEXT <= value[:4] <= _MAX_YEAR_TEXT:
-        return False
-    try:
-        datetime.fromisoformat(second)
-    except ValueError:
-        return False
-    _LAST_GOOD_SECOND[0] = second
-    return True
+_digest: Final = zlib.crc32
 
 
-def _parse_timestamp(value: Any) -> tuple[str, str] | None:
-    """An RFC 3339 string → (``@timestamp`` as stored, UTC date); ``None`` if unusable.
+def content_digest(message: Message) -> int:
+    """``tracelink.digest``: the CRC-32 of the message value, the same for every copy of it.
 
-    The stored form is UTC with the original fraction digits kept (up to nanoseconds), so
-    ``date_nanos`` keeps the precision the producer gave.
+    A replay (the same record read again, or a producer's retry) has the same bytes; a
+    different record that reuses an ``event.id`` almost surely has not. A CRC is enough: it
+    only has to tell apart records that already share an ``event.id`` (a collision, one in
+    four billion, makes a conflict count as a replay, as every conflict did before), and it
+    runs for every record, where a cryptographic hash would cost several percent of the
+    shipper's throughput.
     """
-    if type(value) is not str:
-        return None
-    if _canonical_timestamp(value):
-        return value, value[:10]
-    return _convert_timestamp(value)
+    return _digest(message.value or b"")
 
 
-def _convert_timestamp(value: str) -> tuple[str, str] | None:
-    """The general RFC 3339 case: an offset, a space or a comma, lower-case letters."""
-    match = _RFC3339.fullmatch(value)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, _zulu, sign, off_h, off_m = match.groups()
-    try:
-        when = datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=UTC
-        )
-        if sign is not None:
-            offset = timedelta(hours=int(off_h), minutes=int(off_m))
-            if offset >= timedelta(hours=24):
-                raise ValueError(value)
-            when -= offset if sign == "+" else -offset
-    except (ValueError, OverflowError):
-        return None
-    if not _MIN_YEAR <= when.year <= _MAX_YEAR:
-        return None
-    date = f"{when.year:04d}-{when.month:02d}-{when.day:02d}"
-    stamp = f"{date}T{when.hour:02d}:{when.minute:02d}:{when.second:02d}"
-    return (f"{stamp}.{fraction}Z" if fraction else f"{stamp}Z"), date
+def fallback_id(message: Message) -> str:
+    """The ``_id`` of a record without a usable ``event.id`` (and of a dead letter).
 
-
-def _kafka_timestamp(message: Message) -> datetime | None:
-    millis = message.timestamp
-    if millis is None or millis < 0:
-        return None
-    when = _EPOCH + timedelta(milliseconds=millis)
-    return when if _MIN_YEAR <= when.year <= _MAX_YEAR else None
+    ``<topic>-<partition>-<offset>-<digest>``, the digest covering the value, the key and the
+    Kafka timestamp: a replay of the message meets its own document (409), while a
+    different record at the same offset — the topic was re-created, a broker lost its log —
+    gets an ``_id`` of its own instead of being taken for a duplicate.
+    """
+    hasher = hashlib.blake2b(digest_size=12)
+    key = message.key or b""
+    value = message.value or b""
+    # Length-prefixed, so that no two (key, value, timestamp) triples hash the same input.
+    hasher.update(b"%d:%d:%d:" % (len(key), len(value), message.timestamp or -1))
+    hasher.update(key)
+    hasher.update(value)
+    return f"{message.topic}-{message.partition}-{message.offset}-{hasher.hexdigest()}"
 
 
 def _normalize_id(value: Any, width: int) -> tuple[str | None, str | None]:
     """An ID value → ``(normalised, invalid)``; both ``None`` means "remove silently".
 
-    Raises ``TypeError`` for an object, which is left in place for the index mapping to
-    reject (a dead letter): there is no faithful way to keep it as an ID.
+    The rules are :mod:`tracelink.ids`'; this only sorts the failures. Raises ``TypeError``
+    for an object, which is left in place for the index mapping to reject (a dead letter):
+    there is no faithful way to keep it as an ID.
     """
     kind = type(value)
     if kind is str:
-        if value == "" or _ZEROS.fullmatch(value):
+        if is_null_id(value):
             return None, None
-        if len(value) <= width and _HEX.fullmatch(value):
-            return value.lower().rjust(width, "0"), None
-        return None, value
+        normalize = normalize_trace_id if width == TRACE_ID_HEX else normalize_span_id
+        usable = normalize(value)
+        return (usable, None) if usable is not None else (None, value)
     if value is None:
         return None, None
     if kind is dict:
@@ -520,10 +517,25 @@ def _normalize_id(value: Any, width: int) -> tuple[str | None, str | None]:
     return None, orjson.dumps(value).decode()
 
 
+def _date_window(ingested: str, days: int) -> tuple[str, str]:
+    """The UTC dates (``YYYY-MM-DD``) at most ``days`` from the ingest date, as bounds."""
+    today = date.fromisoformat(ingested[:10])
+    span = timedelta(days=min(days, 3_000_000))  # beyond that every date is within reach
+    try:
+        low = today - span
+    except OverflowError:
+        low = date.min
+    try:
+        high = today + span
+    except OverflowError:
+        high = date.max
+    return low.isoformat(), high.isoformat()
+
+
 class Transformer:
     """Turns Kafka messages into index actions or dead letters, per the module's rules."""
 
-    __slots__ = ("_limits", "_prefix", "_small_limit", "_small_walk")
+    __slots__ = ("_limits", "_prefix", "_small_limit", "_small_walk", "_window")
 
     def __init__(self, log_index_prefix: str, limits: Limits | None = None) -> None:
         self._prefix = log_index_prefix + "-"
@@ -533,24 +545,49 @@ class Transformer:
         # skips those checks and keeps no state (one walker serves them all).
         self._small_limit = min(limits.max_field_bytes, 4 * limits.max_fields)
         self._small_walk = _Walk(limits, check_leaves=False)
+        # (ingest date, lowest, highest): dates of @timestamp that are not flagged.
+        self._window = ("", "", "")
 
     @property
     def limits(self) -> Limits:
         return self._limits
 
     def transform(self, message: Message, ingested: str) -> IndexAction | DeadLetter:
-        """Decide what happens to ``message``; ``ingested`` is ``event.ingested`` (RFC 3339)."""
+        """Decide what happens to ``message``; ``ingested`` is ``event.ingested`` (RFC 3339).
+
+        Never raises: an error nobody foresaw while transforming this one record makes it a
+        dead letter (``transform_error``, with the exception's text), so it costs that
+        record, never the pipeline — the next replica would only meet it again.
+        """
+        try:
+            return self._transform(message, ingested)
+        except Exception as exc:  # noqa: BLE001 - the isolation boundary of one record
+            return DeadLetter(TRANSFORM_ERROR, f"{exc.__class__.__name__}: {exc}", message)
+
+    def _transform(self, message: Message, ingested: str) -> IndexAction | DeadLetter:
         record = self._decode(message)
         if type(record) is not dict:
             return record  # type: ignore[return-value]  # a DeadLetter
-        return self.transform_record(record, len(message.value), message, ingested)  # type: ignore[arg-type]
+        return self._transform_record(record, len(message.value), message, ingested)  # type: ignore[arg-type]
 
     def transform_record(
         self, record: dict[str, Any], size: int, message: Message, ingested: str
     ) -> IndexAction | DeadLetter:
-        """:meth:`transform` for a record already parsed (a decoded format's record):
-        ``record`` is fresh JSON data (the transform may take its containers apart), ``size``
-        its length as JSON in bytes (within ``max_message_bytes``)."""
+        """:meth:`transform` for a record already parsed (a decoded format's record; never
+        raises either): ``record`` is fresh JSON data (the transform may take its containers
+        apart), ``size`` its length as JSON in bytes, ``message.value`` those bytes."""
+        try:
+            return self._transform_record(record, size, message, ingested)
+        except Exception as exc:  # noqa: BLE001 - the isolation boundary of one record
+            return DeadLetter(TRANSFORM_ERROR, f"{exc.__class__.__name__}: {exc}", message)
+
+    def _transform_record(
+        self, record: dict[str, Any], size: int, message: Message, ingested: str
+    ) -> IndexAction | DeadLetter:
+        if self._window[0] is not ingested:
+            # One ingest time per batch: the identity check is the common case.
+            days = self._limits.timestamp_max_distance_days
+            self._window = (ingested, *_date_window(ingested, days))
         small = size <= self._small_limit
         walk = self._small_walk if small else _Walk(self._limits, check_leaves=True)
         try:
@@ -579,16 +616,19 @@ class Transformer:
         """The usual record in one step, or ``None`` when a value needs the full treatment."""
         timestamp_at, trace_at, span_at, event_at = plan.express_positions
         timestamp = values[timestamp_at]
+        event_id = values[event_at]
+        _, low, high = self._window
         trace_id = values[trace_at]
         span_id = values[span_at]
-        event_id = values[event_at]
+        # tracelink.ids' canonical forms, inlined: this runs for nearly every record.
         if not (
-            _TRACE_ID.fullmatch(trace_id)
+            _TRACE_MATCH(trace_id)
             and trace_id != _NO_TRACE
-            and _SPAN_ID.fullmatch(span_id)
+            and _SPAN_MATCH(span_id)
             and span_id != _NO_SPAN
             and 0 < len(event_id) <= _MAX_ID_BYTES // 4
-            and _canonical_timestamp(timestamp)
+            and is_canonical_utc(timestamp)
+            and low <= timestamp[:10] <= high
         ):
             return None
         plan.walk_containers(values, walk)
@@ -597,6 +637,7 @@ class Transformer:
             {
                 "origin": f"{message.topic}/{message.partition}/{message.offset}",
                 "timestamp_source": "record",
+                "digest": _digest(message.value),  # type: ignore[arg-type]
             }
         )
         doc = plan.express(values, plan.names)  # type: ignore[misc]
@@ -633,32 +674,65 @@ class Transformer:
         """The full treatment, for every record the express path does not take."""
         flags: list[str] = [FLAG_TRUNCATED] if walk.truncated else []
         meta: dict[str, Any] = {"origin": origin_of(message)}
+        if "tracelink" in doc:
+            _move_reserved(doc, meta, flags)
         invalid: dict[str, str] = {}
         trace_id = _fix_id(doc, "trace", TRACE_ID_HEX, invalid, flags)
         span_id = _fix_id(doc, "span", SPAN_ID_HEX, invalid, flags)
         if trace_id is None:
             _context_from_header(doc, span_id is None, message, flags)
-        if invalid:
-            meta["invalid"] = invalid
-        parsed = _parse_timestamp(doc.get("@timestamp"))
+        stamp = doc.get("@timestamp")
+        parsed = normalize_rfc3339(stamp) if type(stamp) is str else None
         if parsed is not None:
-            doc["@timestamp"], date = parsed
+            doc["@timestamp"] = parsed
             meta["timestamp_source"] = "record"
         else:
-            date = _timestamp_from_kafka(doc, message, ingested, meta)
-        doc_id = _identity(doc, message, ingested, flags)
+            parsed = _timestamp_from_kafka(doc, message, ingested, meta)
+        day = parsed[:10]
+        _, low, high = self._window
+        if not low <= day <= high:
+            flags.append(FLAG_TIMESTAMP_OUT_OF_RANGE)
+        meta["digest"] = content_digest(message)
+        doc_id = _identity(doc, message, ingested, flags, invalid)
+        if invalid:
+            meta["invalid"] = invalid
         if flags:
             meta["flags"] = flags
-        reserved = doc.get("tracelink")
-        if type(reserved) is dict:
-            reserved.update(meta)
-        else:
-            doc["tracelink"] = meta
-        return IndexAction(self._prefix + date, doc_id, doc, message, flags or None)
+        doc["tracelink"] = meta
+        return IndexAction(self._prefix + day, doc_id, doc, message, flags or None)
 
 
-def _identity(doc: dict[str, Any], message: Message, ingested: str, flags: list[str]) -> str:
-    """The document ``_id`` (``event.id`` or the Kafka origin); sets ``event.ingested``."""
+def _move_reserved(doc: dict[str, Any], meta: dict[str, Any], flags: list[str]) -> None:
+    """A producer's own ``tracelink`` value goes to ``extra.tracelink`` (flagged): only the
+    shipper writes ``tracelink.*``, so a reader can trust ``tracelink.flags`` and the rest.
+    When ``extra`` is taken by something else the value is kept as JSON text in
+    ``tracelink.forged``."""
+    forged = doc.pop("tracelink")
+    extra = doc.get(_MOVED_KEY)
+    if extra is None:
+        doc[_MOVED_KEY] = {"tracelink": forged}
+    elif type(extra) is dict and "tracelink" not in extra:
+        extra["tracelink"] = forged
+    else:
+        meta["forged"] = orjson.dumps(forged, default=repr).decode()
+    flags.append(FLAG_RESERVED_MOVED)
+
+
+def _identity(
+    doc: dict[str, Any],
+    message: Message,
+    ingested: str,
+    flags: list[str],
+    invalid: dict[str, str],
+) -> str:
+    """The document ``_id``; sets ``event.ingested``, and ``event.id`` when it had none.
+
+    ``event.id`` must be a string of 1–512 bytes (Elasticsearch's ``_id`` limit). A record
+    without one, or with another type (flagged ``invalid_event_id``, the original kept as
+    text in ``tracelink.invalid.event_id``), gets :func:`fallback_id` as both ``_id`` and
+    ``event.id``: the API pages a trace's logs sorted on (``@timestamp``, ``event.id``), which
+    is a total order only when every document has a unique ``event.id``.
+    """
     event = doc.get("event")
     if event is None:
         event = doc["event"] = {}
@@ -668,11 +742,32 @@ def _identity(doc: dict[str, Any], message: Message, ingested: str, flags: list[
     event_id = event.get("id")
     if type(event_id) is str and 0 < len(event_id.encode()) <= _MAX_ID_BYTES:
         return event_id
-    if type(event_id) is int:
-        return str(event_id)
     if event_id is not None:
         flags.append(FLAG_INVALID_EVENT_ID)
-    return fallback_id(message)
+        invalid["event_id"] = (
+            event_id if type(event_id) is str else orjson.dumps(event_id, default=repr).decode()
+        )[:_MAX_ID_BYTES]
+    derived = event["id"] = fallback_id(message)
+    return derived
+
+
+def conflict_action(action: IndexAction) -> IndexAction:
+    """``action`` again under its :func:`fallback_id`, flagged ``event_id_conflict``: its
+    ``event.id`` belongs to a different record already indexed (the producer reused it).
+    The original ``event.id`` stays in ``tracelink.event_id_original``."""
+    message = action.message
+    doc = action.source
+    derived = fallback_id(message)
+    event = doc.get("event")
+    meta = doc.get("tracelink")
+    if type(event) is dict:
+        event["id"] = derived
+    if type(meta) is dict:
+        meta["event_id_original"] = action.doc_id
+        meta["flags"] = flags = [*meta.get("flags", ()), FLAG_EVENT_ID_CONFLICT]
+    else:
+        flags = [FLAG_EVENT_ID_CONFLICT]
+    return IndexAction(action.index, derived, doc, message, flags)
 
 
 def _fix_id(
@@ -729,21 +824,20 @@ def _context_from_header(
 def _timestamp_from_kafka(
     doc: dict[str, Any], message: Message, ingested: str, meta: dict[str, Any]
 ) -> str:
-    """Stamp a record whose ``@timestamp`` is missing or unusable; returns the UTC date."""
+    """Stamp a record whose ``@timestamp`` is missing or unusable; returns the stamp."""
     if "@timestamp" in doc:
         original = doc["@timestamp"]
         meta["timestamp_original"] = (
-            original if type(original) is str else orjson.dumps(original).decode()
+            original if type(original) is str else orjson.dumps(original, default=repr).decode()
         )
-    kafka_time = _kafka_timestamp(message)
-    if kafka_time is not None:
-        stamp = kafka_time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    stamp = _kafka_stamp(message)
+    if stamp is not None:
         meta["timestamp_source"] = "kafka"
     else:
         stamp = ingested
         meta["timestamp_source"] = "ingest"
     doc["@timestamp"] = stamp
-    return stamp[:10]
+    return stamp
 
 
 def _traceparent(message: Message) -> tuple[str, str, bool] | None:

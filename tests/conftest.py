@@ -1,8 +1,9 @@
 """Fixtures shared by every test tier.
 
-Integration and end-to-end tests talk to real servers: the stand-ins of CONTRACTS §8,
-started once per session as child processes on free loopback ports, or the servers named by
-``TRACELINK_KAFKA_BOOTSTRAP`` / ``TRACELINK_ES_URL`` when those are set. Each test gets its
+Integration and end-to-end tests talk to real servers: the embedded stand-ins (Tansu for
+Kafka, noida-db for Elasticsearch), started once per session as child processes on free
+loopback ports, or the servers named by ``TRACELINK_KAFKA_BOOTSTRAP`` /
+``TRACELINK_ES_URL`` when those are set. Each test gets its
 own topic and its own index prefix, so tests never see each other's data.
 """
 

@@ -1,4 +1,4 @@
-"""The ``tracelink`` console script (CONTRACTS §1).
+"""The ``tracelink`` console script: ``setup``, ``ship``, ``serve``, ``dev``, ``demo``.
 
 Each subcommand lives with the component it runs and exposes two functions:
 ``configure_parser(parser)`` (cheap: no heavy imports) and ``run(args) -> int``. This module

@@ -1,7 +1,7 @@
 """Trace and span identifier rules, shared by the shipper, the API and the span reader.
 
 The join key between Jaeger's spans and tracelink's logs is the trace ID as 32 lower-case
-hex digits (CONTRACTS §5). Jaeger has stored it as 16 digits for 64-bit IDs and, before
+hex digits. Jaeger has stored it as 16 digits for 64-bit IDs and, before
 1.16, without leading zeros (``reference/jaeger/NOTES.md``); W3C and OpenTelemetry use 32.
 """
 
@@ -10,10 +10,15 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "CANONICAL_SPAN_ID",
+    "CANONICAL_TRACE_ID",
     "SPAN_ID_HEX",
     "TRACE_ID_HEX",
     "format_span_id",
     "format_trace_id",
+    "is_canonical_span_id",
+    "is_canonical_trace_id",
+    "is_null_id",
     "jaeger_trace_id_variants",
     "normalize_span_id",
     "normalize_trace_id",
@@ -25,6 +30,10 @@ SPAN_ID_HEX = 16
 
 # `\Z`, not `$`: `$` also matches before a trailing newline, so "abc\n" would pass.
 _HEX = re.compile(r"^[0-9a-fA-F]+\Z")
+# What normalize_*_id return (except all zeros), for hot paths that check before normalising.
+CANONICAL_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+CANONICAL_SPAN_ID = re.compile(r"[0-9a-f]{16}")
+_NULL_ID = re.compile(r"0*")
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?\Z")
 
 
@@ -45,6 +54,22 @@ def normalize_span_id(value: str) -> str | None:
         return None
     normalized = value.lower().rjust(SPAN_ID_HEX, "0")
     return None if normalized == "0" * SPAN_ID_HEX else normalized
+
+
+def is_canonical_trace_id(value: str) -> bool:
+    """Whether ``value`` is already what :func:`normalize_trace_id` returns (the fast check)."""
+    return bool(CANONICAL_TRACE_ID.fullmatch(value)) and value != "0" * TRACE_ID_HEX
+
+
+def is_canonical_span_id(value: str) -> bool:
+    """Whether ``value`` is already what :func:`normalize_span_id` returns (the fast check)."""
+    return bool(CANONICAL_SPAN_ID.fullmatch(value)) and value != "0" * SPAN_ID_HEX
+
+
+def is_null_id(value: str) -> bool:
+    """Whether ``value`` says "no ID" rather than a wrong one: empty or only zeros (any
+    length; W3C's invalid all-zero ID, and what some clients write outside a span)."""
+    return _NULL_ID.fullmatch(value) is not None
 
 
 def format_trace_id(trace_id: int) -> str:

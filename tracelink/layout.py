@@ -1,4 +1,4 @@
-"""The Elasticsearch layout every component agrees on (CONTRACTS §5).
+"""The Elasticsearch layout every component agrees on.
 
 Index names, the index templates tracelink owns (logs and dead letters), and the patterns
 for Jaeger's span indices, which tracelink only reads. Field names written by the shipper
@@ -16,6 +16,7 @@ __all__ = [
     "dlq_index",
     "dlq_index_pattern",
     "dlq_index_template",
+    "jaeger_index_name",
     "jaeger_service_daily_index",
     "jaeger_span_daily_index",
     "jaeger_span_pattern",
@@ -26,7 +27,7 @@ __all__ = [
     "template_name",
 ]
 
-# ECS 8.x field names of a log record (CONTRACTS §3) plus tracelink's own metadata.
+# ECS 8.x field names of a log record plus tracelink's own metadata.
 LOG_FIELDS: Final = {
     "timestamp": "@timestamp",
     "message": "message",
@@ -62,6 +63,15 @@ LOG_FIELDS: Final = {
     # A trace/span ID that is not hex: kept for humans, never used for joins.
     "invalid_trace_id": "tracelink.invalid.trace_id",
     "invalid_span_id": "tracelink.invalid.span_id",
+    # An event.id that is not a string of 1-512 bytes, as text; event.id is then derived.
+    "invalid_event_id": "tracelink.invalid.event_id",
+    # The CRC-32 of the Kafka message value: equal for replays of one record, so a 409 on
+    # an event.id that another record holds is told apart from a replay.
+    "digest": "tracelink.digest",
+    # The event.id a record gave when another record already held it (flag event_id_conflict).
+    "event_id_original": "tracelink.event_id_original",
+    # A producer's own "tracelink" value, as JSON text, when it could not move to extra.tracelink.
+    "forged": "tracelink.forged",
     # What the shipper changed on the way: "truncated", "invalid_trace_id", ...
     "flags": "tracelink.flags",
 }
@@ -103,8 +113,27 @@ def dlq_index_pattern(prefix: str) -> str:
     return f"{prefix}-*"
 
 
+def jaeger_index_name(jaeger_prefix: str, name: str) -> str:
+    """Jaeger's name for its index ``name`` (``jaeger-span``, ``jaeger-service``) under its
+    index prefix: ``prod`` and ``prod-`` both give ``prod-jaeger-span``, no prefix gives
+    ``jaeger-span``.
+
+    As Jaeger joins them (``IndexPrefix.Apply`` and ``joinPrefix`` in
+    ``internal/storage/elasticsearch/config/config.go`` of Jaeger v2.20.0): the separator
+    ``-`` is added unless the prefix already ends with it.
+    """
+    if not jaeger_prefix:
+        return name
+    if jaeger_prefix.endswith(_JAEGER_SEPARATOR):
+        return jaeger_prefix + name
+    return jaeger_prefix + _JAEGER_SEPARATOR + name
+
+
+_JAEGER_SEPARATOR: Final = "-"
+
+
 def _jaeger_base(jaeger_prefix: str) -> str:
-    return f"{jaeger_prefix}-jaeger-span" if jaeger_prefix else "jaeger-span"
+    return jaeger_index_name(jaeger_prefix, "jaeger-span")
 
 
 def jaeger_span_pattern(jaeger_prefix: str = "") -> str:
@@ -119,8 +148,7 @@ def jaeger_span_daily_index(jaeger_prefix: str, when: datetime) -> str:
 
 def jaeger_service_daily_index(jaeger_prefix: str, when: datetime) -> str:
     """The daily ``service:operation`` index Jaeger writes alongside a span starting at ``when``."""
-    base = f"{jaeger_prefix}-jaeger-service" if jaeger_prefix else "jaeger-service"
-    return _daily(base, when)
+    return _daily(jaeger_index_name(jaeger_prefix, "jaeger-service"), when)
 
 
 def jaeger_span_read_alias(jaeger_prefix: str = "") -> str:
@@ -213,7 +241,16 @@ def log_index_template(
                             "timestamp_source": _KEYWORD,
                             "timestamp_original": _KEYWORD,
                             "flags": _KEYWORD,
-                            "invalid": {"properties": {"trace_id": _KEYWORD, "span_id": _KEYWORD}},
+                            "digest": {"type": "long", "index": False},
+                            "event_id_original": _KEYWORD,
+                            "forged": {"type": "text", "index": False},
+                            "invalid": {
+                                "properties": {
+                                    "trace_id": _KEYWORD,
+                                    "span_id": _KEYWORD,
+                                    "event_id": _KEYWORD,
+                                }
+                            },
                         }
                     },
                 },

@@ -1,4 +1,4 @@
-"""Configuration shared by every tracelink component (CONTRACTS §2).
+"""Configuration shared by every tracelink component (the README's configuration table).
 
 Each component composes the groups it needs (``class ShipperSettings(KafkaSettings,
 ElasticsearchSettings)``). Every field is read from ``TRACELINK_<FIELD NAME>``; an explicit
@@ -208,8 +208,9 @@ class ElasticsearchSettings(TracelinkSettings):
     @field_validator("jaeger_index_prefix")
     @classmethod
     def _check_jaeger_prefix(cls, value: str) -> str:
-        # Jaeger appends the separator itself: "prod" -> "prod-jaeger-span-*".
-        return _check_prefix(value.rstrip("-"), allow_empty=True)
+        # Kept as given: tracelink.layout joins it to the index names as Jaeger does
+        # ("prod" and "prod-" both give "prod-jaeger-span-*").
+        return _check_prefix(value, allow_empty=True)
 
     @field_validator("es_ca_certs")
     @classmethod
@@ -222,13 +223,19 @@ class ElasticsearchSettings(TracelinkSettings):
         if (self.es_username is None) != (self.es_password is None):
             missing = "es_password" if self.es_password is None else "es_username"
             raise ConfigError(env_name(missing), "set both username and password, or neither")
-        if self.log_index_prefix == self.dlq_index_prefix or self.dlq_index_prefix.startswith(
-            self.log_index_prefix + "-"
+        log_prefix, dlq_prefix = self.log_index_prefix, self.dlq_index_prefix
+        if (
+            log_prefix == dlq_prefix
+            or dlq_prefix.startswith(log_prefix + "-")
+            or log_prefix.startswith(dlq_prefix + "-")
         ):
-            # <log>-* must never match a dead-letter index (CONTRACTS §2).
+            # Neither pattern may match the other's indices, either way round: <log>-* must
+            # never search dead letters, and two index templates of the same priority
+            # matching one index make Elasticsearch refuse to create it.
             raise ConfigError(
                 env_name("dlq_index_prefix"),
-                f"must not overlap the log indices {self.log_index_prefix}-*",
+                f"must not overlap the log indices ({dlq_prefix}-* and {log_prefix}-* "
+                "may not match each other's indices)",
             )
 
 

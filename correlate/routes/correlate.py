@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from dataclasses import dataclass
+from typing import Annotated, Final, Literal
 
-import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
+from correlate.assemble import Presentation
 from correlate.deps import SettingsDep, StoreDep, require_token
 from correlate.errors import error_responses
-from correlate.join import CorrelatedTrace, join_trace
-from correlate.links import kibana_discover_url, trace_links
+from correlate.join import CorrelatedTrace
+from correlate.links import trace_links
 from correlate.query import Window
-from correlate.render import render_trace
+from correlate.settings import ApiSettings
+from correlate.store import TraceStore
 from correlate.times import parse_bound_us
 from tracelink.ids import TRACE_ID_HEX, normalize_trace_id
 
@@ -72,12 +74,12 @@ def parse_trace_id(value: str) -> str:
     return trace_id
 
 
-def _window(start: str | None, end: str | None) -> Window:
+def _window(start: str | None, end: str | None, padding_us: int) -> Window:
     bounds: dict[str, int | None] = {"start": None, "end": None}
     for name, value in (("start", start), ("end", end)):
         if value is not None:
             try:
-                bounds[name] = parse_bound_us(value)
+                bounds[name] = parse_bound_us(value, margin_us=padding_us)
             except ValueError as exc:
                 raise HTTPException(status_code=400, detail=f"{name}: {exc}") from None
     window = Window(bounds["start"], bounds["end"])
@@ -90,19 +92,25 @@ def _window(start: str | None, end: str | None) -> Window:
     return window
 
 
+@dataclass(frozen=True)
+class _Request:
+    trace_id: str
+    window: Window
+    limit_logs: int
+
+
 async def correlate(
     *,
     trace_id: TraceIdPath,
     settings: SettingsDep,
-    store: StoreDep,
     start: StartQuery = None,
     end: EndQuery = None,
     limit_logs: LimitLogsQuery = None,
-) -> CorrelatedTrace:
-    """Fetch, join and link one trace (the dependency both representations share)."""
+) -> _Request:
+    """The checked input (the dependency both representations share)."""
     raw_trace_id = trace_id
     trace_id = parse_trace_id(raw_trace_id)
-    window = _window(start, end)
+    window = _window(start, end, settings.api_window_padding * 1_000_000)
     if limit_logs is None:
         limit_logs = settings.api_default_limit_logs
     if limit_logs > settings.api_max_limit_logs:
@@ -111,37 +119,32 @@ async def correlate(
             detail=f"limit_logs: at most {settings.api_max_limit_logs} "
             "(the server's TRACELINK_API_MAX_LIMIT_LOGS)",
         )
-    fetched = await store.fetch_trace(trace_id, window, limit_logs=limit_logs)
-    trace = join_trace(
-        trace_id,
-        fetched.spans,
-        fetched.logs,
-        log_total=fetched.log_total,
-        skew_tolerance_us=settings.api_clock_skew_tolerance_ms * 1000,
-        notes=fetched.notes,
+    return _Request(trace_id, window, limit_logs)
+
+
+async def _answer(
+    request: _Request, settings: ApiSettings, store: TraceStore, output: Literal["json", "html"]
+) -> bytes:
+    """Fetch, join and link the trace; the body as ``output``, or a 404."""
+    presentation = Presentation(
+        links=trace_links(settings, request.trace_id),
+        kibana_url=settings.kibana_url,
+        kibana_log_data_view=settings.kibana_log_data_view,
+        output=output,
     )
-    if trace.empty:
-        where = " in the given time window" if window.bounded else ""
+    body = await store.fetch_trace(
+        request.trace_id, request.window, limit_logs=request.limit_logs, presentation=presentation
+    )
+    if body is None:
+        where = " in the given time window" if request.window.bounded else ""
         raise HTTPException(
             status_code=404,
-            detail=f"no spans and no logs found for trace {trace_id}{where}",
+            detail=f"no spans and no logs found for trace {request.trace_id}{where}",
         )
-    start_us = trace.summary.start_us
-    end_us = None if start_us is None else start_us + trace.summary.duration_us
-    trace.links = {
-        **trace_links(settings, trace_id),
-        "kibana": kibana_discover_url(
-            settings.kibana_url,
-            settings.kibana_log_data_view,
-            trace_id,
-            start_us=start_us,
-            end_us=end_us,
-        ),
-    }
-    return trace
+    return body
 
 
-CorrelatedDep = Annotated[CorrelatedTrace, Depends(correlate)]
+CorrelatedDep = Annotated[_Request, Depends(correlate)]
 
 
 @router.get(
@@ -155,11 +158,14 @@ CorrelatedDep = Annotated[CorrelatedTrace, Depends(correlate)]
             "content": {"application/json": {}},
             "model": CorrelatedTrace,
         },
-        **error_responses(400, 401, 404, 503),
+        **error_responses(400, 401, 404, 502, 503),
     },
 )
-async def get_correlated_trace(trace: CorrelatedDep) -> Response:
-    return Response(orjson.dumps(trace), media_type="application/json")
+async def get_correlated_trace(
+    trace: CorrelatedDep, settings: SettingsDep, store: StoreDep
+) -> Response:
+    body = await _answer(trace, settings, store, "json")
+    return Response(body, media_type="application/json")
 
 
 @router.get(
@@ -168,11 +174,13 @@ async def get_correlated_trace(trace: CorrelatedDep) -> Response:
     response_class=HTMLResponse,
     responses={
         200: {"description": "The waterfall page", "content": {"text/html": {}}},
-        **error_responses(400, 401, 404, 503, html=True),
+        **error_responses(400, 401, 404, 502, 503, html=True),
     },
 )
-async def view_correlated_trace(trace: CorrelatedDep) -> HTMLResponse:
-    return HTMLResponse(render_trace(trace))
+async def view_correlated_trace(
+    trace: CorrelatedDep, settings: SettingsDep, store: StoreDep
+) -> HTMLResponse:
+    return HTMLResponse(await _answer(trace, settings, store, "html"))
 
 
 @router.get("/correlate/{rest:path}", include_in_schema=False)

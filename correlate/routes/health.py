@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, Final
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -11,11 +12,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from correlate.deps import StoreDep, require_token
 from correlate.errors import error_responses
 from correlate.metrics import ApiMetrics
-from correlate.store import StoreUnavailableError
+from correlate.store import StoreRefusedError, StoreUnavailableError
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["health"])
+
+_log = logging.getLogger("correlate")
 
 
 @router.get("/healthz", summary="The process is up (no dependency checked)")
@@ -23,24 +26,43 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+_NOT_READY: Final = {
+    "unreachable": "Elasticsearch is unreachable",
+    "timeout": "Elasticsearch did not answer in time",
+    "failed": "Elasticsearch failed to answer",
+}
+
+
 @router.get(
     "/readyz",
     summary="Elasticsearch answers",
-    responses=error_responses(503),
+    responses={503: {"description": "Not ready: the reason class, details in the API's log"}},
 )
 async def readyz(store: StoreDep) -> Any:
+    """``ready``, or 503 ``not ready`` with the class of the reason only.
+
+    Unauthenticated (load balancers call it): the cluster's name, version and address
+    never appear here; they go to the API's log.
+    """
     try:
-        info = await store.ping()
+        await store.ping()
     except StoreUnavailableError as exc:
-        return JSONResponse({"detail": exc.detail}, status_code=503)
-    version = info.get("version", {})
-    return {
-        "status": "ready",
-        "elasticsearch": {
-            "cluster_name": info.get("cluster_name"),
-            "version": version.get("number") if isinstance(version, dict) else None,
-        },
-    }
+        _log.warning("not ready: %s", exc.detail)
+        return JSONResponse(
+            {"status": "not ready", "reason": exc.reason, "detail": _NOT_READY[exc.reason]},
+            status_code=503,
+        )
+    except StoreRefusedError as exc:
+        _log.warning("not ready: %s", exc.detail)
+        return JSONResponse(
+            {
+                "status": "not ready",
+                "reason": "refused",
+                "detail": "Elasticsearch refused the request",
+            },
+            status_code=503,
+        )
+    return {"status": "ready"}
 
 
 @router.get(

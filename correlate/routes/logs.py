@@ -38,7 +38,7 @@ class LogAnswer:
             "content": {"application/json": {}},
             "model": LogAnswer,
         },
-        **error_responses(400, 401, 404, 503),
+        **error_responses(400, 401, 404, 502, 503),
     },
 )
 async def get_log(

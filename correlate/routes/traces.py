@@ -22,7 +22,7 @@ __all__ = ["RecentTrace", "RecentTraces", "router"]
 
 router = APIRouter(tags=["traces"], dependencies=[Depends(require_token)])
 
-_RELATIVE: Final = re.compile(r"^(\d{1,6})([smhd])\Z")
+_RELATIVE: Final = re.compile(r"^([0-9]{1,6})([smhd])\Z")
 _UNIT_US: Final = {"s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000}
 _DEFAULT_SINCE: Final = "1h"
 
@@ -47,12 +47,12 @@ class RecentTraces:
     traces: list[RecentTrace]
 
 
-def _since_us(value: str, now_us: int) -> int:
+def _since_us(value: str, now_us: int, padding_us: int) -> int:
     match = _RELATIVE.match(value.strip())
     if match:
         return max(now_us - int(match.group(1)) * _UNIT_US[match.group(2)], 0)
     try:
-        return parse_bound_us(value)
+        return parse_bound_us(value, margin_us=padding_us)
     except ValueError as exc:
         raise HTTPException(
             status_code=400,
@@ -70,7 +70,7 @@ def _since_us(value: str, now_us: int) -> int:
             "content": {"application/json": {}},
             "model": RecentTraces,
         },
-        **error_responses(400, 401, 503),
+        **error_responses(400, 401, 502, 503),
     },
 )
 async def recent_traces(
@@ -103,9 +103,10 @@ async def recent_traces(
         except ValueError as exc:
             raise HTTPException(status_code=400, detail=f"level: {exc}") from None
     now_us = time.time_ns() // 1000
-    since_us = _since_us(since, now_us)
+    padding_us = settings.api_window_padding * 1_000_000
+    since_us = _since_us(since, now_us, padding_us)
     # Up to now plus padding: clocks of the services may run ahead of ours.
-    window = Window(since_us, max(now_us, since_us) + settings.api_window_padding * 1_000_000)
+    window = Window(since_us, max(now_us, since_us) + padding_us)
     records = await store.recent_traces(
         window, service=service, level=level.lower() if level else None, limit=limit
     )

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from tracelink.layout import jaeger_index_name
+
 if TYPE_CHECKING:
     from elasticsearch import AsyncElasticsearch, Elasticsearch
 
@@ -45,7 +47,7 @@ def _dynamic_keyword(name: str, path: str) -> dict[str, Any]:
 
 
 def _base(jaeger_prefix: str, kind: str) -> str:
-    return f"{jaeger_prefix}-jaeger-{kind}" if jaeger_prefix else f"jaeger-{kind}"
+    return jaeger_index_name(jaeger_prefix, f"jaeger-{kind}")
 
 
 def _template(

@@ -71,19 +71,21 @@ class Processed:
 
 
 class _RecordMessage:
-    """The message a decoded record came in, as the transform sees it: for a multi-record
-    payload without headers (a payload's ``traceparent`` is no one record's)."""
+    """A decoded record dressed as the message it came in, for the transform: its value is
+    the record's own JSON (the transform's digest and derived ID cover the record, not the
+    payload); a multi-record payload's headers are left out (its ``traceparent`` is no one
+    record's)."""
 
     __slots__ = ("headers", "key", "offset", "partition", "timestamp", "topic", "value")
 
-    def __init__(self, original: Message, *, headers: Any) -> None:
+    def __init__(self, original: Message, value: bytes, headers: Any) -> None:
         self.topic = original.topic
         self.partition = original.partition
         self.offset = original.offset
         self.timestamp = original.timestamp
         self.key = original.key
         self.headers = headers
-        self.value = original.value
+        self.value = value
 
 
 class FormatDispatcher:
@@ -119,26 +121,29 @@ class FormatDispatcher:
         processed = Processed(fmt, len(decoded), [], [], [])
         # One-record formats keep the message's headers (its traceparent is the record's);
         # a multi-record payload's headers say nothing about any one record.
-        dressed = _RecordMessage(message, headers=message.headers if fmt == OTEL_JSON else None)
+        headers = message.headers if fmt == OTEL_JSON else None
         for record in decoded:
-            self._record(record, message, dressed, ingested, processed)
+            self._record(record, message, headers, ingested, processed)
         return processed
 
     def _record(
         self,
         record: Record,
         message: Message,
-        dressed: _RecordMessage,
+        headers: Any,
         ingested: str,
         processed: Processed,
     ) -> None:
-        # Its JSON size decides how the transform bounds it; the dict itself is used as is.
-        size = len(orjson.dumps(record.fields))
+        # Its JSON: its size decides how the transform bounds it (the dict itself is used as
+        # it is), its bytes are what the transform's digest covers.
+        value = orjson.dumps(record.fields)
+        size = len(value)
         if size > self._transformer.limits.max_message_bytes:
             result: IndexAction | DeadLetter = DeadLetter(
                 TOO_LARGE, f"record of {size} bytes as JSON exceeds the message limit", message
             )
         else:
+            dressed = _RecordMessage(message, value, headers)
             result = self._transformer.transform_record(record.fields, size, dressed, ingested)
         index = record.index
         if type(result) is not IndexAction:

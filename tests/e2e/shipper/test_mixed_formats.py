@@ -12,9 +12,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
+from devstack.standins import free_port
 from tests.support.cli import tracelink_executable
 from tests.support.otlp import LogSpec, sdk_request
 from tests.support.otlp import to_json as otlp_json
@@ -38,7 +40,9 @@ PINO_RECORDS = 1500
 OTLP_MESSAGES = 30  # 20 protobuf, 10 OTLP/JSON
 PER_MESSAGE = 100
 TOTAL = ECS_RECORDS + PINO_RECORDS + OTLP_MESSAGES * PER_MESSAGE
-KILL_AT = (1500, 4500)
+# Records each shipper has consumed (its own metric) when it is killed: the first as soon as
+# it has taken anything, so that kill lands mid-stream with records in flight.
+KILL_AT = (1, 2000)
 
 
 def mixed_messages(run: str) -> tuple[list[bytes], set[str]]:
@@ -67,6 +71,19 @@ def mixed_messages(run: str) -> tuple[list[bytes], set[str]]:
         messages += pino[m * 50 : (m + 1) * 50]
         messages.append(otlp[m])
     return messages, expected
+
+
+def _consumed(port: int) -> float:
+    """Records the running shipper has taken, all formats (0 while it is not up)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return 0.0
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("tracelink_shipper_records_consumed_total{")
+    )
 
 
 class _Ship:
@@ -103,6 +120,7 @@ def test_sigkill_on_a_mixed_topic_leaves_every_record_exactly_once(
     ships: list[_Ship],
 ) -> None:
     run = uuid.uuid4().hex[:8]
+    port = free_port()
     messages, expected = mixed_messages(run)
     assert len(expected) == TOTAL
     asyncio.run(produce(kafka_bootstrap, topic, messages))
@@ -111,27 +129,40 @@ def test_sigkill_on_a_mixed_topic_leaves_every_record_exactly_once(
         es_url=es_url,
         topic=topic,
         index_prefix=index_prefix,
-        batch_max_records=500,
+        # Small batches, one at a time: the kills land mid-stream, not after the end.
+        batch_max_records=100,
+        max_in_flight=1,
+        metrics_port=port,
+        metrics_host="127.0.0.1",
     )
     env = shipper_env(settings)
     es = Elasticsearch(es_url)
     logs = f"{index_prefix}-logs-*"
     log_path = tmp_path / "ship.log"
+    at_kill: list[int] = []
     try:
         for threshold in KILL_AT:
             ship = _Ship(env, log_path)
             ships.append(ship)
             wait_until(
-                lambda threshold=threshold: es.count(logs) >= threshold,  # type: ignore[misc]
+                lambda threshold=threshold: _consumed(port) >= threshold,  # type: ignore[misc]
                 timeout=180,
-                interval=1.0,
-                what=f"{threshold} documents before the kill",
+                interval=0.05,
+                what=f"{threshold} records consumed before the kill",
             )
             ship.proc.kill()  # SIGKILL: no drain, no commit
             ship.proc.wait(10)
+            at_kill.append(es.count(logs, refresh=True))
+        assert at_kill[0] < TOTAL, f"the first kill came after the end of the stream: {at_kill}"
         ship = _Ship(env, log_path)
         ships.append(ship)
         wait_until(lambda: es.count(logs) >= TOTAL, timeout=240, interval=1.0, what="every record")
+        # SIGTERM once it runs (its signal handlers are installed before it logs this).
+        wait_until(
+            lambda: ship.output().count("shipping topics") == len(ships),
+            timeout=60,
+            what="the last shipper to start",
+        )
         ship.proc.send_signal(signal.SIGTERM)
         assert ship.proc.wait(60) == 0, ship.output()[-3000:]
 

@@ -94,6 +94,9 @@ async def make_stack(es_url: str, index_prefix: str) -> AsyncIterator[MakeStack]
             "dlq_index_prefix": f"{index_prefix}-dlq",
             "jaeger_index_prefix": index_prefix,
             "api_public_url": "http://api.test",
+            # One thread, not worker processes: starting processes for every test's app
+            # would triple the time of this suite. test_worker_processes covers them.
+            "api_cpu_workers": 0,
             **overrides,
         }
         settings = ApiSettings(**fields)

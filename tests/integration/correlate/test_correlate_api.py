@@ -297,3 +297,19 @@ async def test_rollover_alias_and_dotted_daily_indices(stack: Stack) -> None:
     for params in ({}, {"start": at(0), "end": at(500)}):
         body = (await stack.api.get(f"/correlate/{TRACE}", params=params)).json()
         assert {span["span_id"] for span in body["spans"]} == {ROOT, CHARGE, RESERVE}, params
+
+
+async def test_worker_processes_build_the_same_answers(make_stack: MakeStack) -> None:
+    # The default: pages decoded, joined and rendered by worker processes (bytes in and out),
+    # here over several search_after rounds.
+    threaded = await make_stack(api_page_size=2)
+    await threaded.write_spans(spans())
+    await threaded.write_logs(logs())
+    pooled = await make_stack(api_cpu_workers=1, api_page_size=2)
+    for path in (f"/correlate/{TRACE}", f"/correlate/{TRACE}/view"):
+        in_thread = await threaded.api.get(path)
+        in_process = await pooled.api.get(path)
+        assert in_process.status_code == in_thread.status_code == 200
+        assert in_process.content == in_thread.content
+    missing = await pooled.api.get(f"/correlate/{'e' * 32}")
+    assert missing.status_code == 404

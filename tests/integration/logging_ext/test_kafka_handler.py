@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 import structlog
+from structlog.typing import EventDict
 
 import logging_ext
 from devstack.standins import KafkaStandin, free_port
+from logging_ext._render import ECSRenderer
 from logging_ext.testing import RecordStream
 from tests.support.logs import consume, make_tracer_provider
 
@@ -263,3 +265,44 @@ def test_interpreter_exit_flushes_without_close(kafka_bootstrap: str, topic: str
     )
     records = consume(kafka_bootstrap, topic, expected=300)
     assert len({r.value["event.id"] for r in records}) == len(records) == 300
+
+
+def _foreign_trace(logger: object, method_name: str, event_dict: EventDict) -> EventDict:
+    """A custom chain step that writes a trace of its own, with a numeric trace ID."""
+    if event_dict.get("foreign"):
+        event_dict["trace.id"] = 0x4BF92F3577B34DA6A3CE929D0E0E4736
+        event_dict["span.id"] = "00f067aa0ba902b7"
+        event_dict["trace.sampled"] = True
+    return event_dict
+
+
+def test_a_record_with_a_bad_stamp_costs_that_record_not_the_sender(
+    kafka_bootstrap: str, topic: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    handler = logging_ext.KafkaHandler(
+        kafka_bootstrap,
+        topic,
+        formatter=logging_ext.ECSFormatter(chain=[_foreign_trace, ECSRenderer("billing")]),
+    )
+    logger = logging.getLogger("billing.custom-chain")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("before")
+        assert handler.drain(timeout=60)
+        logger.info("bad stamp", extra={"foreign": True})
+        for i in range(5):
+            logger.info("after %d", i)
+        assert handler.drain(timeout=60)
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+        handler.close()
+    assert (handler.sent, handler.dropped, handler.failed) == (6, 0, 1)
+    assert not handler.sender.closed or handler.sender._finalized  # closed by close() only
+    records = consume(kafka_bootstrap, topic, expected=6)
+    assert sorted(r.value["message"] for r in records) == sorted(
+        ["before", *(f"after {i}" for i in range(5))]
+    )
+    assert "unusable trace stamp" in capfd.readouterr().err

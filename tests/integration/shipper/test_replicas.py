@@ -8,7 +8,9 @@ import uuid
 from shipper.app import Shipper
 from tests.support.shipping import (
     Elasticsearch,
+    committed_offsets,
     encode,
+    ends_from_origins,
     log_record,
     produce,
     shipper_settings,
@@ -52,7 +54,15 @@ async def test_stopping_a_replica_hands_its_partitions_over(
                     topic,
                     (encode(log_record(i, run)) for i in range(start, start + per_round)),
                 )
-                await asyncio.sleep(0.5)
+                # Pace the rounds on what was shipped, not on a clock: the replicas are
+                # shipping (and one is stopped) while records keep arriving.
+                half = start // 2
+                await wait_until_async(
+                    lambda: es.count(logs) >= half,  # noqa: B023 - awaited in this iteration
+                    timeout=60,
+                    what="shipping to keep up",
+                    interval=0.1,
+                )
 
         feeding = asyncio.create_task(feed())
         await wait_until_async(
@@ -70,11 +80,25 @@ async def test_stopping_a_replica_hands_its_partitions_over(
         await wait_until_async(
             lambda: es.count(logs) >= TOTAL, timeout=120, what="every record shipped"
         )
-        await asyncio.sleep(1)
+        await second.stop()  # drains and commits
         assert es.count(logs, refresh=True) == TOTAL
         assert sorted(es.ids(logs)) == sorted(f"{run}-{i}" for i in range(TOTAL))
         assert first.failure is None
         assert second.failure is None
+
+        # The hand-over went by committed offsets: the survivor read nothing the first
+        # replica had delivered (a replica that never commits would leave it all to read
+        # again, and every re-read record would be a 409), and all is committed at the end.
+        def sample(shipper: Shipper, name: str) -> float:
+            value = shipper.metrics.registry.get_sample_value(f"tracelink_shipper_{name}_total")
+            return value or 0.0
+
+        assert sample(first, "records_duplicate") == 0
+        assert sample(second, "records_duplicate") == 0
+        indexed = sample(first, "records_indexed") + sample(second, "records_indexed")
+        assert indexed == TOTAL
+        committed = await committed_offsets(kafka_bootstrap, settings.consumer_group, topic)
+        assert committed == ends_from_origins(es.documents(logs))
     finally:
         await first.stop()
         await second.stop()

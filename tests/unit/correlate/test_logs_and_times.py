@@ -132,9 +132,40 @@ def test_parse_bound(value: str, expected: int) -> None:
         ("soon", "RFC 3339"),
         ("-5", "RFC 3339"),
         ("1" * 30, "out of range"),
-        ("1969-12-31T23:59:59Z", "before 1970"),
+        ("1969-12-31T23:59:59Z", "between 1970 and 2261"),
+        ("\u0662\u0660\u0662\u0666-11-22T10:23:47Z", "RFC 3339"),  # non-ASCII digits
     ],
 )
 def test_parse_bound_rejects(value: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_bound_us(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2261-12-31T23:00:00Z", "must not be after 2261-12-31T22:59:59.999999Z"),
+        ("9214646399999999", "must not be after"),
+        ("2261-12-31T23:59:59-23:59", "RFC 3339"),  # UTC: year 2262, past date_nanos
+        ("9999-12-31T23:00:00Z", "between 1970 and 2261"),
+        ("253402300799999999", "out of range"),
+        ("0001-01-01T00:00:00+23:59", "RFC 3339"),
+        ("10000-01-01T00:00:00Z", "RFC 3339"),
+        ("2026-12-31T23:59:60Z", "RFC 3339"),  # a leap second: not in Python's range
+        ("2026-11-22T10:00:00+24:00", "RFC 3339"),
+        ("\u0661\u0662\u0663", "RFC 3339"),  # digits, but not ASCII ones
+        ("9" * 5000, "out of range"),
+    ],
+)
+def test_parse_bound_keeps_the_padded_window_in_range(value: str, message: str) -> None:
+    # One hour of padding must still fit before the end of the range (2261, date_nanos).
+    with pytest.raises(ValueError, match=message):
+        parse_bound_us(value, margin_us=3_600_000_000)
+
+
+def test_parse_bound_accepts_the_edges_of_the_range() -> None:
+    assert parse_bound_us("0") == 0
+    assert parse_bound_us("2261-12-31T23:59:59.999999Z") == 9_214_646_399_999_999
+    assert parse_bound_us("2261-12-31T22:59:59.999999Z", margin_us=3_600_000_000) == (
+        9_214_642_799_999_999
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from correlate.query import (
     LOG_SORT,
     SPAN_SORT,
@@ -12,6 +14,13 @@ from correlate.query import (
     recent_traces_search,
     span_indices,
     trace_msearch,
+)
+from correlate.settings import ApiSettings
+from devstack.jaeger.templates import jaeger_index_templates
+from tracelink.layout import (
+    jaeger_index_name,
+    jaeger_service_daily_index,
+    jaeger_span_daily_index,
 )
 
 
@@ -102,3 +111,24 @@ def test_values_from_the_request_are_only_term_values() -> None:
     levels = next(f for f in filters if "terms" in f)["terms"]["log.level"]
     assert "critical" in levels
     assert "info" not in levels
+
+
+@pytest.mark.parametrize("prefix", ["prod", "prod-"])
+def test_a_prefix_ending_in_a_dash_is_joined_as_jaeger_joins_it(prefix: str) -> None:
+    # Jaeger v2.20.0, internal/storage/elasticsearch/config/config.go, joinPrefix: no
+    # second "-" when the prefix already ends with one.
+    assert jaeger_index_name(prefix, "jaeger-span") == "prod-jaeger-span"
+    assert span_indices(prefix, Window(), max_days=31) == ["prod-jaeger-span-*"]
+    window = Window(us(2026, 11, 22, 1), us(2026, 11, 22, 2))
+    assert span_indices(prefix, window, max_days=31)[-1] == "prod-jaeger-span-read"
+    assert jaeger_span_daily_index(prefix, datetime(2026, 11, 22, tzinfo=UTC)) == (
+        "prod-jaeger-span-2026-11-22"
+    )
+    assert jaeger_service_daily_index(prefix, datetime(2026, 11, 22, tzinfo=UTC)) == (
+        "prod-jaeger-service-2026-11-22"
+    )
+    templates = jaeger_index_templates(prefix)
+    assert list(templates) == ["prod-jaeger-span", "prod-jaeger-service"]
+    assert templates["prod-jaeger-span"]["index_patterns"] == ["prod-jaeger-span-*"]
+    assert ApiSettings(jaeger_index_prefix=prefix).jaeger_index_prefix == prefix
+    assert jaeger_index_name("", "jaeger-span") == "jaeger-span"

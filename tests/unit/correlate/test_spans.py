@@ -219,3 +219,26 @@ def test_odd_but_usable_documents() -> None:
     assert span.tags == {"n": "99999999999999999999999", "b": "maybe", "f": "x"}
     assert span.parent_span_id is None
     assert span.events == [SpanEvent(0, None, {})]
+
+
+@pytest.mark.parametrize(
+    ("start", "duration", "message"),
+    [
+        (2**63 - 1, 10, "outside 1970..9999"),
+        (-5, 10, "outside 1970..9999"),
+        (1_795_343_027_000_000, 2**63 - 1, "ends after the year 9999"),
+    ],
+)
+def test_times_beyond_the_calendar_are_unreadable_not_a_crash(
+    start: int, duration: int, message: str
+) -> None:
+    # startTime + duration beyond 64 bits made the summary unserialisable (a 500).
+    doc = {
+        "traceID": "ab" * 16,
+        "spanID": "cd" * 8,
+        "startTime": start,
+        "duration": duration,
+        "process": {"serviceName": "s"},
+    }
+    with pytest.raises(SpanFormatError, match=message):
+        parse_span(doc)

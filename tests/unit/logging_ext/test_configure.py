@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import io
 import logging
 import subprocess
@@ -176,16 +175,48 @@ def test_tracelink_processes_log_ecs_json_to_stdout(capsys: pytest.CaptureFixtur
 
 
 def test_the_package_reimports_cleanly() -> None:
-    importlib.reload(importlib.import_module("logging_ext.testing"))
+    """Reloading every module of the package (as a test runner or a REPL may) configures
+    nothing either, and the reloaded package works: a capture sees its record and leaves
+    the process as it found it."""
+    script = (
+        "import importlib, logging, sys, structlog\n"
+        "root = logging.getLogger(); factory = logging.getLogRecordFactory()\n"
+        "import logging_ext, logging_ext.testing\n"
+        "names = sorted(n for n in sys.modules if n.split('.')[0] == 'logging_ext')\n"
+        "assert len(names) > 2, names\n"
+        "for _ in range(2):\n"
+        "    for name in names:\n"
+        "        importlib.reload(sys.modules[name])\n"
+        "assert root.handlers == [] and root.level == logging.WARNING\n"
+        "assert logging.getLogRecordFactory() is factory\n"
+        "assert not structlog.is_configured()\n"
+        "from logging_ext.testing import capture_logs\n"
+        "with capture_logs('again') as records:\n"
+        "    logging.getLogger('x').warning('after reload')\n"
+        "assert [r['message'] for r in records] == ['after reload'], records\n"
+        "assert records[0]['service.name'] == 'again'\n"
+        "assert root.handlers == [] and logging.getLogRecordFactory() is factory\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
 
 
 def test_logging_from_a_signal_handler_while_writing_does_not_deadlock() -> None:
-    stream = RecordStream()
-    handle = logging_ext.configure_logging("x", stream=stream)
+    """In a child process with a deadline: a deadlock fails this test in seconds instead of
+    hanging the suite until its global timeout."""
+    script = (
+        "import logging, logging_ext\n"
+        "from logging_ext.testing import RecordStream\n"
+        "stream = RecordStream()\n"
+        "handle = logging_ext.configure_logging('x', stream=stream)\n"
+        "try:\n"
+        "    # As if a signal handler ran while this thread was inside the stream write.\n"
+        "    with handle._pipeline._lock:\n"
+        "        logging.getLogger('x').warning('from a signal handler')\n"
+        "finally:\n"
+        "    handle.close()\n"
+        "assert stream.records[0]['message'] == 'from a signal handler', stream.records\n"
+    )
     try:
-        # As if a signal handler ran while this thread was inside the stream write.
-        with handle._pipeline._lock:
-            logging.getLogger("x").warning("from a signal handler")
-    finally:
-        handle.close()
-    assert stream.records[0]["message"] == "from a signal handler"
+        subprocess.run([sys.executable, "-c", script], check=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("logging from a signal handler deadlocked (no answer within 30 s)")

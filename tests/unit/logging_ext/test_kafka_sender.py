@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import dis
 import io
 import logging
 import threading
 from contextlib import redirect_stderr
 
 import pytest
+from aiokafka.errors import KafkaConnectionError, RecordTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +18,7 @@ from hypothesis import strategies as st
 import logging_ext
 from logging_ext._kafka import KafkaSender
 from logging_ext._notice import Notice
-from logging_ext._trace import traceparent
+from logging_ext._trace import TraceStamp, traceparent
 
 
 def test_notice_is_rate_limited_per_kind() -> None:
@@ -136,3 +139,73 @@ def test_an_oversized_record_is_truncated_to_fit() -> None:
     assert record["tracelink.render_error"].startswith(f"truncated from {len(line)} bytes")
     assert shrink_record(b"not json", 10) is None
     assert shrink_record(orjson.dumps({"n": 1}), 5) is None  # nothing left to cut
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        logging_ext.KafkaHandler.emit,
+        KafkaSender.submit,
+        KafkaSender._message,
+        KafkaSender._send_partition,
+    ],
+)
+def test_the_per_record_path_runs_no_import(function: object) -> None:
+    """An ``import`` statement costs a lookup in ``sys.modules`` (and the import lock)
+    every time it runs: none on the path every record takes."""
+    code = getattr(function, "__code__", None)
+    assert code is not None
+    assert not [i for i in dis.get_instructions(code) if i.opname == "IMPORT_NAME"]
+
+
+def test_a_bad_stamp_fails_that_record_only() -> None:
+    sender = KafkaSender("127.0.0.1:9", "logs")
+    sender._partitions = [0, 1]
+    good: tuple[bytes, TraceStamp] = (b"{}", ("4bf92f3577b34da6a3ce929d0e0e4736", "00f0", True))
+    with redirect_stderr(io.StringIO()) as err:
+        assert sender._message((b"{}", (123, "00f0", True)), 0) is None  # type: ignore[arg-type]
+        assert sender._message((b"{}", ("x",)), 0) is None  # type: ignore[arg-type]
+        message = sender._message(good, 0)
+    assert message is not None
+    assert message[1] == b"4bf92f3577b34da6a3ce929d0e0e4736"
+    assert sender.failed == 2
+    assert "unusable trace stamp" in err.getvalue()
+    sender.close()
+
+
+def _failed_future(error: BaseException) -> asyncio.Future[object]:
+    loop = asyncio.new_event_loop()
+    try:
+        future: asyncio.Future[object] = loop.create_future()
+        future.set_exception(error)
+        return future
+    finally:
+        loop.close()
+
+
+def test_a_batch_kafka_gave_up_on_goes_back_to_the_queue_in_order() -> None:
+    """What the producer could not deliver within its request timeout (Kafka unreachable
+    longer than that) waits in the queue again, ahead of newer records; not ``failed``."""
+    sender = KafkaSender("127.0.0.1:9", "logs", queue_size=4)
+    sender._thread = threading.current_thread()  # as if started: submit only queues
+    batch: list[tuple[bytes, TraceStamp | None]] = [(b"1", None), (b"2", None)]
+    sender._in_flight = 2
+    sender._accepted = 2
+    sender.submit(b"3", None)
+    sender.submit(b"4", None)
+    with redirect_stderr(io.StringIO()):
+        sender.submit(b"5", None)  # 2 queued + 2 in flight: full
+    sender._delivered(batch, _failed_future(KafkaConnectionError("broker gone")))
+    assert [line for line, _ in sender._queue] == [b"1", b"2", b"3", b"4"]
+    assert (sender.sent, sender.dropped, sender.failed, sender._in_flight) == (0, 1, 0, 0)
+    sender._thread = None
+    sender.close(timeout=0)
+
+
+def test_a_batch_kafka_refused_is_failed_and_counted() -> None:
+    sender = KafkaSender("127.0.0.1:9", "logs")
+    sender._in_flight = 2
+    with redirect_stderr(io.StringIO()):
+        sender._delivered([(b"1", None), (b"2", None)], _failed_future(RecordTooLargeError()))
+    assert (sender.sent, sender.failed, sender.queued, sender._in_flight) == (0, 2, 0, 0)
+    sender.close()

@@ -1,4 +1,4 @@
-"""The record shape (CONTRACTS §3): golden output, fields, exceptions, extras, fallbacks."""
+"""The record shape: golden output, fields, exceptions, extras, fallbacks."""
 
 from __future__ import annotations
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from typing import Any
 
-from shipper.dlq import dead_letter_document
-from shipper.transform import DeadLetter
+import pytest
+
+from shipper.dlq import _letter_time, dead_letter_document
+from shipper.transform import DeadLetter, fallback_id
 from tests.support.shipping import KafkaMessage, leaf_paths
-from tracelink.layout import DLQ_FIELDS
+from tracelink.layout import DLQ_FIELDS, dlq_index
 
 
 def Message(value: bytes | None, **fields: Any) -> KafkaMessage:  # noqa: N802 - reads as a type
@@ -53,3 +56,30 @@ def test_empty_value_and_no_timestamp() -> None:
     assert doc["tracelink"]["payload"] == ""
     assert doc["tracelink"]["payload_bytes"] == 0
     assert doc["@timestamp"].endswith("Z")
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        1_795_337_000_123_000,  # µs written where Kafka wants ms: past year 9999
+        2**63 - 1,
+        -1,
+        -(2**63),
+        9_214_646_400_000,  # 2262-01-01: past the supported range
+    ],
+)
+def test_letter_time_out_of_range_is_now_not_a_crash(timestamp: int) -> None:
+    before = datetime.now(UTC)
+    letter = DeadLetter("not_json", "r", Message(b"x", timestamp=timestamp))
+    doc = dead_letter_document(letter, 1024)
+    stamp = datetime.fromisoformat(doc["@timestamp"])
+    assert before <= stamp <= datetime.now(UTC)
+    assert dlq_index("tl-dlq", _letter_time(letter)).startswith("tl-dlq-")
+
+
+def test_letter_ids_are_unique_to_the_message() -> None:
+    """A re-created topic reuses offsets: a new letter there must not meet the old one."""
+    first = fallback_id(Message(b"one"))
+    assert fallback_id(Message(b"one")) == first  # a replay writes the same document
+    assert fallback_id(Message(b"two")) != first
+    assert first.startswith("logs-1-7-")

@@ -18,6 +18,7 @@ from tests.support.otlp import to_json as otlp_json
 from tests.support.shipping import KafkaMessage, encode, log_record
 
 INGESTED = "2026-11-22T10:30:00.000000Z"
+PINO_INGESTED = "2026-12-06T16:30:00.000000Z"  # the day the pino fixture was captured
 PINO = (Path(__file__).parent / "fixtures" / "formats" / "pino-instrumentation.ndjson").read_bytes()
 
 
@@ -25,9 +26,11 @@ def dispatcher(**limits: Any) -> FormatDispatcher:
     return FormatDispatcher(Transformer("tracelink-logs", Limits(**limits)))
 
 
-def process(formats: FormatDispatcher, message: KafkaMessage) -> Processed:
+def process(
+    formats: FormatDispatcher, message: KafkaMessage, ingested: str = INGESTED
+) -> Processed:
     """Every outcome as a :class:`Processed` (an ECS message gives the transform's result)."""
-    result = formats.process(message, INGESTED)
+    result = formats.process(message, ingested)
     if isinstance(result, IndexAction):
         return Processed("ecs", 1, [result], [message], [])
     if isinstance(result, DeadLetter):
@@ -79,7 +82,7 @@ def test_ecs_dead_letters_are_what_they_were(value: bytes | None) -> None:
 
 def test_pino_line_becomes_the_document_logging_ext_would_write() -> None:
     line = PINO.splitlines()[1]
-    processed = process(dispatcher(), KafkaMessage(line, topic="gateway"))
+    processed = process(dispatcher(), KafkaMessage(line, topic="gateway"), PINO_INGESTED)
     assert processed.format == "otel_json"
     (action,) = processed.actions
     doc = action.source
@@ -98,7 +101,7 @@ def test_pino_line_becomes_the_document_logging_ext_would_write() -> None:
 def test_a_pino_line_outside_a_span_takes_the_traceparent_header() -> None:
     line = PINO.splitlines()[0]
     header = [("traceparent", f"00-{GOLDEN_TRACE}-{GOLDEN_SPAN}-01".encode())]
-    processed = process(dispatcher(), KafkaMessage(line, headers=tuple(header)))
+    processed = process(dispatcher(), KafkaMessage(line, headers=tuple(header)), PINO_INGESTED)
     (action,) = processed.actions
     assert action.source["trace"]["id"] == GOLDEN_TRACE
     assert action.source["tracelink"]["flags"] == ["missing_service", "trace_context_from_header"]

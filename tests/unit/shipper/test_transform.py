@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -10,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shipper import transform as transform_module
-from shipper.transform import DeadLetter, IndexAction, Limits, Transformer
+from shipper.bulk import create_item
+from shipper.transform import (
+    DeadLetter,
+    IndexAction,
+    Limits,
+    Transformer,
+    content_digest,
+    fallback_id,
+)
 from tests.support.shipping import KafkaMessage, leaf_paths
 from tracelink.layout import LOG_FIELDS
 
@@ -85,7 +94,11 @@ def test_dotted_record_becomes_nested_document_with_metadata() -> None:
         "span": {"id": SPAN},
         "event": {"id": "evt-1", "ingested": INGESTED},
         "service": {"name": "orders"},
-        "tracelink": {"origin": "logs/2/41", "timestamp_source": "record"},
+        "tracelink": {
+            "origin": "logs/2/41",
+            "timestamp_source": "record",
+            "digest": content_digest(action.message),
+        },
     }
     assert action.flags is None
 
@@ -110,7 +123,10 @@ def test_nested_and_dotted_forms_give_the_same_document() -> None:
         "event": {"id": "evt-1"},
         "service": {"name": "orders"},
     }
-    assert indexed(nested).source == indexed(record()).source
+    nested_doc, dotted_doc = indexed(nested).source, indexed(record()).source
+    # The digest is of the bytes, which differ; everything else is the same.
+    del nested_doc["tracelink"]["digest"], dotted_doc["tracelink"]["digest"]
+    assert nested_doc == dotted_doc
 
 
 def test_mixed_dotted_and_nested_keys_merge() -> None:
@@ -154,9 +170,36 @@ def test_keys_that_look_like_code_are_data() -> None:
 
 
 def test_reserved_tracelink_object_is_ours() -> None:
-    doc = indexed(record(**{"tracelink.origin": "forged", "tracelink.note": "kept"})).source
+    action = indexed(record(**{"tracelink.origin": "forged", "tracelink.note": "kept"}))
+    doc = action.source
     assert doc["tracelink"]["origin"] == "logs/2/41"
-    assert doc["tracelink"]["note"] == "kept"
+    assert "note" not in doc["tracelink"]
+    assert doc["extra"] == {"tracelink": {"origin": "forged", "note": "kept"}}
+    assert action.flags == ["reserved_field_moved"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"tracelink.flags": "mine"},
+        {"tracelink": "x"},
+        {"tracelink": {"flags": ["truncated"], "timestamp_source": "record"}},
+    ],
+)
+def test_forged_metadata_is_moved_aside_and_flagged(fields: dict[str, Any]) -> None:
+    action = indexed(record(**fields))
+    meta = action.source["tracelink"]
+    assert meta["flags"] == ["reserved_field_moved"]
+    assert set(meta) == {"origin", "timestamp_source", "digest", "flags"}
+    forged = fields.get("tracelink", {"flags": "mine"})
+    assert action.source["extra"]["tracelink"] == forged
+
+
+def test_forged_metadata_is_kept_as_text_when_extra_is_taken() -> None:
+    action = indexed(record(**{"tracelink": {"a": 1}, "extra": "mine"}))
+    assert action.source["extra"] == "mine"
+    assert orjson.loads(action.source["tracelink"]["forged"]) == {"a": 1}
+    assert action.flags == ["reserved_field_moved"]
 
 
 # --- trace and span IDs -------------------------------------------------------------------
@@ -262,7 +305,7 @@ def test_invalid_traceparent_is_ignored() -> None:
         ("2026-11-22T10:23:47Z", "2026-11-22T10:23:47Z", "2026-11-22"),
         ("2026-11-22T23:30:00.5-02:00", "2026-11-23T01:30:00.5Z", "2026-11-23"),
         ("2026-11-22T00:30:00+01:00", "2026-11-21T23:30:00Z", "2026-11-21"),
-        ("2026-11-22 10:23:47,250", "2026-11-22T10:23:47.250Z", "2026-11-22"),
+        ("2026-11-22 10:23:47,250+00:00", "2026-11-22T10:23:47.250Z", "2026-11-22"),
         ("2026-11-22t10:23:47z", "2026-11-22T10:23:47Z", "2026-11-22"),
     ],
 )
@@ -282,6 +325,12 @@ def test_timestamps_are_stored_in_utc(given: str, stored: str, index_date: str) 
         "1960-01-01T00:00:00Z",  # before date_nanos' range
         "2300-01-01T00:00:00Z",  # after it
         "2026-11-22T10:23:47.1234567890Z",  # more than nanoseconds
+        # No offset: names no instant (Python's asctime is local time).
+        "2026-11-22 10:23:47,250",
+        # Non-ASCII digits: re's \d matches them, Elasticsearch refuses them.
+        "\u0662\u0660\u0662\u0666-11-22T10:23:47Z",
+        "2026-11-22T10:23:4\u0667Z",
+        "2026-11-22T10:23:47.12\u0663Z",
         1795337000,
         None,
     ],
@@ -312,22 +361,45 @@ def test_without_any_usable_time_the_ingest_time_is_used() -> None:
 # --- identity -----------------------------------------------------------------------------
 
 
-def test_record_without_event_id_gets_the_origin_as_id() -> None:
+def test_record_without_event_id_gets_a_derived_id_stored_as_event_id() -> None:
     action = indexed(record(**{"event.id": _DROP}))
-    assert action.doc_id == "logs-2-41"
-    assert action.source["event"] == {"ingested": INGESTED}
+    assert action.doc_id.startswith("logs-2-41-")
+    assert action.doc_id == fallback_id(action.message)
+    # Stored, so that sorting on (@timestamp, event.id) is a total order for the API.
+    assert action.source["event"] == {"ingested": INGESTED, "id": action.doc_id}
     assert action.flags is None
 
 
-@pytest.mark.parametrize("given", ["", "x" * 513, 1.5, {"a": 1}.keys() and [1], True])
-def test_unusable_event_ids_fall_back_and_are_flagged(given: Any) -> None:
+def test_derived_id_is_unique_to_the_record_not_only_its_offset() -> None:
+    """A re-created topic starts at offset 0 again: a new record there is no duplicate."""
+    first = indexed(record(**{"event.id": _DROP, "message": "a"}))
+    same_offset_other_record = indexed(record(**{"event.id": _DROP, "message": "b"}))
+    other_key = indexed(record(**{"event.id": _DROP, "message": "a"}), key=b"k")
+    other_time = indexed(record(**{"event.id": _DROP, "message": "a"}), timestamp=1)
+    replay = indexed(record(**{"event.id": _DROP, "message": "a"}))
+    ids = {a.doc_id for a in (first, same_offset_other_record, other_key, other_time)}
+    assert len(ids) == 4
+    assert replay.doc_id == first.doc_id  # a replay still meets its document
+
+
+@pytest.mark.parametrize("given", ["", "x" * 513, 1.5, [1], True, 7, None])
+def test_unusable_event_ids_are_replaced_and_flagged(given: Any) -> None:
     action = indexed(record(**{"event.id": given}))
-    assert action.doc_id == "logs-2-41"
+    assert action.doc_id == fallback_id(action.message)
+    assert action.source["event"]["id"] == action.doc_id
+    if given is None:
+        assert action.flags is None  # null says "none", not a wrong ID
+        return
     assert action.flags == ["invalid_event_id"]
+    kept = given if isinstance(given, str) else orjson.dumps(given).decode()
+    assert action.source["tracelink"]["invalid"]["event_id"] == kept[:512]
 
 
-def test_integer_event_id_is_used_as_text() -> None:
-    assert indexed(record(**{"event.id": 7})).doc_id == "7"
+def test_integer_event_id_is_not_an_id() -> None:
+    """Integers are what buggy producers reuse ("1" per process): never trusted as IDs."""
+    action = indexed(record(**{"event.id": 7}))
+    assert action.doc_id != "7"
+    assert action.flags == ["invalid_event_id"]
 
 
 def test_event_id_of_512_bytes_is_accepted() -> None:
@@ -424,7 +496,7 @@ def test_every_metadata_field_written_is_in_the_layout() -> None:
     )
     written = {path for path in leaf_paths(action.source) if path.startswith("tracelink.")}
     assert written <= set(LOG_FIELDS.values())
-    assert len(written) == 6
+    assert len(written) == 8
 
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.text(max_size=8))
@@ -450,3 +522,167 @@ def test_planned_and_walked_paths_agree(extra: dict[str, Any]) -> None:
             second.doc_id,
             second.source,
         )
+
+
+# --- one record's error is that record's dead letter, never the pipeline's ------------------
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [1_795_337_000_123_000, 2**63 - 1, -(2**63), 9_214_646_400_000],
+)
+def test_far_future_kafka_timestamp_without_record_time_is_not_a_crash(timestamp: int) -> None:
+    """µs written where Kafka wants ms put the fallback past year 9999 (was OverflowError)."""
+    action = indexed(record(**{"@timestamp": _DROP}), timestamp=timestamp)
+    assert action.source["@timestamp"] == INGESTED
+    assert action.source["tracelink"]["timestamp_source"] == "ingest"
+
+
+def test_unforeseen_error_in_one_record_is_its_dead_letter() -> None:
+    # A header that is not a (key, value) pair: the transform never expected it.
+    result = run(record(**{"trace.id": _DROP}), headers=(("traceparent",),))
+    assert isinstance(result, DeadLetter)
+    assert result.kind == "transform_error"
+    assert "ValueError" in result.reason
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(alphabet="ab.@tracelinkevdsp", max_size=12), children, max_size=6)
+    ),
+    max_leaves=30,
+)
+_special_values = st.sampled_from(
+    [
+        "2026-11-22T10:23:47.123456Z",
+        "2026-11-22T10:23:47Z",
+        "\u0662\u0660\u0662\u0666-11-22T10:23:47Z",
+        "1970-01-01T00:00:00Z",
+        "2261-12-31T23:59:59.999999999Z",
+        "2262-04-12T00:00:00Z",
+        TRACE,
+        SPAN,
+        "0" * 32,
+        "",
+        2**70,
+        -1,
+    ]
+)
+
+
+def _stdlib_json(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+_records = st.dictionaries(
+    st.sampled_from(
+        [
+            "@timestamp",
+            "trace.id",
+            "span.id",
+            "event.id",
+            "event",
+            "trace",
+            "span",
+            "tracelink",
+            "tracelink.flags",
+            "extra",
+            "message",
+            "log.level",
+            "a.b",
+            "a",
+        ]
+    ),
+    _special_values | _json,
+    max_size=10,
+)
+_timestamps = st.one_of(
+    st.none(), st.integers(-(2**63), 2**63 - 1), st.sampled_from([0, -1, 2**63 - 1])
+)
+_header_values = st.one_of(st.none(), st.binary(max_size=60), st.just(b"00-" + TRACE.encode()))
+_headers = st.lists(
+    st.tuples(st.sampled_from(["traceparent", "content-type", "x", ""]), _header_values),
+    max_size=3,
+).map(tuple)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    value=st.one_of(
+        # The standard library writes what orjson would refuse (huge integers, lone
+        # surrogates as \ud800 escapes), as producers in other languages may.
+        _records.map(_stdlib_json),
+        _json.map(_stdlib_json),
+        st.binary(max_size=80),
+        st.none(),
+    ),
+    timestamp=_timestamps,
+    key=st.one_of(st.none(), st.binary(max_size=40)),
+    headers=_headers,
+    offset=st.integers(0, 2**63 - 1),
+    partition=st.integers(0, 2**31 - 1),
+)
+def test_any_message_becomes_a_document_or_a_dead_letter(
+    value: bytes | None,
+    timestamp: int | None,
+    key: bytes | None,
+    headers: tuple[tuple[str, bytes], ...],
+    offset: int,
+    partition: int,
+) -> None:
+    message = Message(
+        value, timestamp=timestamp, key=key, headers=headers, offset=offset, partition=partition
+    )
+    for limits in (None, Limits(max_depth=3, max_fields=10, max_field_bytes=256)):
+        transformer = Transformer("tl-logs", limits)
+        result = transformer.transform(message, INGESTED)
+        assert isinstance(result, IndexAction | DeadLetter)
+        if isinstance(result, IndexAction):
+            assert result.doc_id
+            assert len(result.doc_id.encode()) <= 512
+            assert result.index.startswith("tl-logs-")
+            assert len(result.source["@timestamp"]) > 0
+            event = result.source["event"]
+            # A non-object "event" is left for the index mapping to refuse (a dead letter).
+            assert type(event) is not dict or type(event["id"]) is str
+            # What the sink will send must encode: this is the next step of the pipeline.
+            create_item(result.index, result.doc_id, result.source)
+
+
+# --- @timestamp far from the ingest time ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stamp", "flagged"),
+    [
+        ("2026-11-22T10:23:47.123456Z", False),
+        ("2026-11-15T00:00:00Z", False),  # seven days before the ingest date: the limit
+        ("2026-11-14T23:59:59Z", True),
+        ("2026-11-29T23:59:59Z", False),
+        ("2026-11-30T00:00:00Z", True),
+        ("1970-01-01T00:00:00Z", True),
+        ("2261-12-31T23:59:59Z", True),
+    ],
+)
+def test_timestamps_far_from_the_ingest_time_are_indexed_and_flagged(
+    stamp: str, flagged: bool
+) -> None:
+    limits = Limits(timestamp_max_distance_days=7)
+    for _ in range(3):  # the planned and express paths too
+        action = indexed(record(**{"@timestamp": stamp}), limits=limits)
+        assert action.source["@timestamp"] == stamp
+        assert action.index == f"tl-logs-{stamp[:10]}"  # where the README says it goes
+        assert (action.flags == ["timestamp_out_of_range"]) is flagged
+        assert ("flags" in action.source["tracelink"]) is flagged
+
+
+def test_a_far_kafka_time_is_flagged_too() -> None:
+    action = indexed(record(**{"@timestamp": _DROP}), timestamp=0)  # 1970
+    assert action.source["tracelink"]["timestamp_source"] == "kafka"
+    assert action.flags == ["timestamp_out_of_range"]

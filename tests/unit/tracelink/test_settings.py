@@ -55,6 +55,8 @@ def test_flags_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("TRACELINK_LOG_INDEX_PREFIX", "Upper", "lower-case"),
         ("TRACELINK_LOG_INDEX_PREFIX", "logs\n", "lower-case"),
         ("TRACELINK_DLQ_INDEX_PREFIX", "tracelink-logs-dlq", "must not overlap"),
+        # The other way round: tracelink-* would match every tracelink-logs-* index.
+        ("TRACELINK_DLQ_INDEX_PREFIX", "tracelink", "must not overlap"),
         ("TRACELINK_ES_CA_CERTS", "/nonexistent/ca.pem", "not a readable file"),
         ("TRACELINK_ES_USERNAME", "elastic", "set both username and password"),
     ],

@@ -1,0 +1,72 @@
+"""Telling a replay from a reused ``event.id`` when Elasticsearch answers 409.
+
+``create`` with ``_id = event.id`` makes a replay harmless: the document is there already.
+But a producer that reuses IDs (a counter restarting at ``1``, a copied record) gets the same
+409 for a *different* record, which would then be counted as delivered and never indexed.
+Every document carries ``tracelink.digest``, a digest of the Kafka message value; one
+``mget`` of the stored digests tells the two apart: the same digest is a replay, another
+one a conflict, indexed again under the record's derived ID and flagged
+``event_id_conflict``. A stored document without a digest (indexed before digests existed)
+cannot be told apart and counts as a replay, as it always did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from elasticsearch import AsyncElasticsearch
+
+from shipper.transform import IndexAction, fallback_id
+
+__all__ = ["candidates", "fetch_digests", "reused_ids"]
+
+_DIGEST_FIELD: Final = "tracelink.digest"
+
+
+def _digest_of(action: IndexAction) -> int | None:
+    meta = action.source.get("tracelink")
+    digest = meta.get("digest") if type(meta) is dict else None
+    return digest if type(digest) is int else None
+
+
+def candidates(actions: Sequence[IndexAction]) -> list[IndexAction]:
+    """The 409'd actions worth checking: those whose ``_id`` came from the producer (a
+    derived ID covers the record's bytes already, so its 409 is always a replay)."""
+    return [a for a in actions if a.doc_id != fallback_id(a.message) and _digest_of(a)]
+
+
+def reused_ids(
+    actions: Sequence[IndexAction], stored: Mapping[tuple[str, str], int | None]
+) -> list[bool]:
+    """Per action, whether its 409 was a different record holding the ``event.id``:
+    ``stored`` maps (index, _id) to the stored digest (``None``: unknown or absent)."""
+    out = []
+    for action in actions:
+        theirs = stored.get((action.index, action.doc_id))
+        ours = _digest_of(action)
+        out.append(theirs is not None and ours is not None and theirs != ours)
+    return out
+
+
+async def fetch_digests(
+    client: AsyncElasticsearch, actions: Sequence[IndexAction]
+) -> dict[tuple[str, str], int | None]:
+    """The stored ``tracelink.digest`` of each action's (index, _id), in one ``mget``."""
+    if not actions:
+        return {}
+    docs = [{"_index": a.index, "_id": a.doc_id, "_source": [_DIGEST_FIELD]} for a in actions]
+    response = await client.mget(docs=docs)
+    stored: dict[tuple[str, str], int | None] = {}
+    for doc in response.body.get("docs", ()):
+        if not isinstance(doc, dict) or not doc.get("found"):
+            continue
+        source: Any = doc.get("_source") or {}
+        meta = source.get("tracelink") if isinstance(source, dict) else None
+        digest = meta.get("digest") if isinstance(meta, dict) else None
+        if digest is None and isinstance(source, dict):
+            digest = source.get(_DIGEST_FIELD)  # a server that echoes dotted paths
+        stored[(str(doc.get("_index")), str(doc.get("_id")))] = (
+            digest if type(digest) is int else None
+        )
+    return stored
