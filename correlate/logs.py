@@ -15,7 +15,9 @@ from typing import Any, Final
 from correlate.times import parse_time_us
 from tracelink.ids import normalize_span_id, normalize_trace_id
 from tracelink.layout import LOG_FIELDS
+from tracelink.levels import ERROR_LEVELS, LEVEL_NAMES, level_names_at_least, level_rank
 
+# The level rules live in the one level table (tracelink.levels); re-exported for the API.
 __all__ = [
     "ERROR_LEVELS",
     "LEVEL_NAMES",
@@ -24,27 +26,6 @@ __all__ = [
     "level_rank",
     "parse_log",
 ]
-
-# Level names as Python logging, structlog, syslog and OTel severity texts spell them.
-_LEVEL_RANKS: Final = {
-    "trace": 5,
-    "debug": 10,
-    "info": 20,
-    "informational": 20,
-    "notice": 25,
-    "warn": 30,
-    "warning": 30,
-    "error": 40,
-    "err": 40,
-    "critical": 50,
-    "crit": 50,
-    "alert": 55,
-    "fatal": 50,
-    "emergency": 60,
-    "emerg": 60,
-}
-ERROR_LEVELS: Final = frozenset(name for name, rank in _LEVEL_RANKS.items() if rank >= 40)
-LEVEL_NAMES: Final = tuple(_LEVEL_RANKS)
 
 _TIMESTAMP: Final = LOG_FIELDS["timestamp"]
 _MESSAGE: Final = LOG_FIELDS["message"]
@@ -55,24 +36,6 @@ _SPAN_ID: Final = LOG_FIELDS["span_id"]
 _SAMPLED: Final = LOG_FIELDS["sampled"]
 _EVENT_ID: Final = LOG_FIELDS["event_id"]
 _SERVICE: Final = LOG_FIELDS["service"]
-
-
-def level_rank(level: str | None) -> int:
-    """Severity of a level name for comparisons; unknown names rank as ``info``."""
-    if level is None:
-        return _LEVEL_RANKS["info"]
-    return _LEVEL_RANKS.get(level.lower(), _LEVEL_RANKS["info"])
-
-
-def level_names_at_least(level: str) -> list[str]:
-    """Every known level name as severe as ``level`` or more (for a ``terms`` filter).
-
-    Raises ``ValueError`` for a name that is not a level.
-    """
-    rank = _LEVEL_RANKS.get(level.lower())
-    if rank is None:
-        raise ValueError(f"unknown level {level!r}; known: {', '.join(LEVEL_NAMES)}")
-    return sorted(name for name, other in _LEVEL_RANKS.items() if other >= rank)
 
 
 # Plain (not slotted) dataclasses: orjson serialises those several times faster.

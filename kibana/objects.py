@@ -37,6 +37,7 @@ from tracelink.layout import (
     jaeger_span_pattern,
     log_index_pattern,
 )
+from tracelink.levels import ERROR_LEVELS, LEVEL_NAMES
 from tracelink.settings import ElasticsearchSettings, LinkSettings
 
 __all__ = [
@@ -76,8 +77,9 @@ JAEGER_SPAN_FIELDS: Final = (
     "process.serviceName",
 )
 
-# A log is an error when its level is one of these (Python's and ECS's names, lower case).
-_ERROR_LEVELS: Final = ("error", "critical", "fatal")
+# A log is an error when its level is one of these (the level table's error names, in the
+# table's order so that the saved objects stay stable).
+_ERROR_LEVELS: Final = tuple(name for name in LEVEL_NAMES if name in ERROR_LEVELS)
 
 _L = LOG_FIELDS
 _D = DLQ_FIELDS

@@ -30,6 +30,7 @@ from logging_ext._process import per_process
 from logging_ext._processors import _bound_contextvars, merge_contextvars, move_foreign_trace_keys
 from logging_ext._records import PLAIN_RECORD_LEN, RECORD_ATTRS
 from logging_ext._trace import STAMP_ATTR, TraceStamp, record_trace
+from tracelink.levels import STRUCTLOG_METHOD_LEVELS
 
 __all__ = [
     "ECSRenderer",
@@ -43,12 +44,8 @@ __all__ = [
 Rendered = tuple[bytes, TraceStamp | None]
 """One record as UTF-8 JSON (no trailing newline) and the trace it carries (Kafka key)."""
 
-_LEVEL_ALIASES: Final = {
-    "warn": "warning",
-    "exception": "error",
-    "fatal": "critical",
-    "msg": "info",
-}
+# structlog's method names that are not Python level names (log.warn, log.exception, …).
+_LEVEL_ALIASES: Final = STRUCTLOG_METHOD_LEVELS
 
 # Keys known not to conflict with contract fields; a cheap subset test skips the per-key
 # check for the usual records. Bounded so that generated key names cannot grow it forever.

@@ -36,6 +36,7 @@ from shipper.budget import RetryBudget
 from shipper.bulk import is_retriable_status
 from shipper.conflicts import fetch_digests
 from shipper.dlq import DeadLetterQueue
+from shipper.formats.dispatch import FormatDispatcher
 from shipper.metrics import HealthServer, ShipperMetrics
 from shipper.pipeline import Limits as PipelineLimits
 from shipper.pipeline import Pipeline
@@ -90,9 +91,11 @@ class Shipper:
         self._source = KafkaSource(
             settings, on_revoked=self._on_revoked, on_assigned=self._on_assigned
         )
+        # Formats: detection, decoding, then the transform, per message.
+        self._formats = FormatDispatcher(self._transformer, settings.log_format)
         self._pipeline = Pipeline(
             self._source,
-            self._transformer.transform,
+            self._formats.process,
             self.metrics,
             PipelineLimits(
                 max_in_flight=settings.max_in_flight,
@@ -217,8 +220,10 @@ class Shipper:
         self._pipeline.start()
         self._ready = True
         log.info(
-            "shipping topic %s (group %s, Kafka %s) into %s-* (dead letters: topic %s, index %s-*)",
-            s.log_topic,
+            "shipping topics %s (formats %s, group %s, Kafka %s) into %s-* "
+            "(dead letters: topic %s, index %s-*)",
+            ", ".join(s.log_topics),
+            s.log_format,
             s.consumer_group,
             s.kafka_security.describe(),
             s.log_index_prefix,

@@ -10,7 +10,9 @@ The topic message carries the original value, key and headers, plus ``tracelink-
 A replay can write a letter to the topic twice (at-least-once); the index holds it once,
 under ``_id = <topic>-<partition>-<offset>-<digest>`` (:func:`shipper.transform.fallback_id`:
 the digest covers the value, key and Kafka timestamp, so a different message at a reused
-offset is a letter of its own).
+offset is a letter of its own). A letter for one record of a multi-record payload (an OTLP
+request whose other records were indexed) carries that record alone, as an OTLP/JSON request
+the shipper reads again; its origin ends in ``#<index>`` and its ``_id`` in ``-<index>``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from shipper.transform import DeadLetter, fallback_id, format_timestamp, origin_
 from tracelink.layout import dlq_index
 from tracelink.times import kafka_millis_to_us
 
-__all__ = ["DeadLetterQueue", "dead_letter_document"]
+__all__ = ["DeadLetterQueue", "dead_letter_document", "letter_origin"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,22 @@ _MAX_REASON_BYTES: Final = 4096
 # A value the broker refuses as too large is kept this long (its start) on the topic; the
 # original stays on the log topic until its retention ends.
 _TOPIC_TRUNCATE_BYTES: Final = 512 * 1024
+
+
+def letter_origin(letter: DeadLetter) -> str:
+    """``topic/partition/offset``, with ``#index`` for one record of a multi-record payload."""
+    origin = origin_of(letter.message)
+    return origin if letter.record is None else f"{origin}#{letter.record}"
+
+
+def _letter_value(letter: DeadLetter) -> bytes | None:
+    """What the letter keeps: the record alone when it is one of many, else the message."""
+    return letter.payload if letter.payload is not None else letter.message.value
+
+
+def _letter_id(letter: DeadLetter) -> str:
+    doc_id = fallback_id(letter.message)
+    return doc_id if letter.record is None else f"{doc_id}-{letter.record}"
 
 
 def _letter_time(letter: DeadLetter) -> datetime:
@@ -62,7 +80,7 @@ def dead_letter_document(letter: DeadLetter, payload_max_bytes: int) -> dict[str
     the same document to the same daily index.
     """
     message = letter.message
-    raw = message.value or b""
+    raw = _letter_value(letter) or b""
     cut = raw[:payload_max_bytes]
     try:
         payload = cut.decode("utf-8")
@@ -79,7 +97,7 @@ def dead_letter_document(letter: DeadLetter, payload_max_bytes: int) -> dict[str
         "@timestamp": format_timestamp(_letter_time(letter)),
         "error": {"type": letter.kind, "message": letter.reason},
         "tracelink": {
-            "origin": origin_of(message),
+            "origin": letter_origin(letter),
             "kafka": {
                 "topic": message.topic,
                 "partition": message.partition,
@@ -133,7 +151,7 @@ class DeadLetterQueue:
         for letter in letters:
             self._metrics.dead_lettered.labels(letter.kind).inc()
             log.warning(
-                "dead letter %s (%s): %s", origin_of(letter.message), letter.kind, letter.reason
+                "dead letter %s (%s): %s", letter_origin(letter), letter.kind, letter.reason
             )
 
     def _record(self, letter: DeadLetter, *, shrink: bool) -> tuple[bytes | None, list[Any]]:
@@ -142,9 +160,9 @@ class DeadLetterQueue:
         headers += [
             ("tracelink-error", _header_text(letter.reason)),
             ("tracelink-error-type", letter.kind.encode()),
-            ("tracelink-origin", origin_of(message).encode()),
+            ("tracelink-origin", letter_origin(letter).encode()),
         ]
-        value = message.value
+        value = _letter_value(letter)
         if value is None and message.key is None:
             value = b""  # Kafka clients refuse a record with neither key nor value
         if shrink and value is not None:
@@ -208,13 +226,13 @@ class DeadLetterQueue:
         for letter in letters:
             document = dead_letter_document(letter, self._payload_max_bytes)
             index = dlq_index(self._index_prefix, _letter_time(letter))
-            items.append(create_item(index, fallback_id(letter.message), document))
+            items.append(create_item(index, _letter_id(letter), document))
         result = await self._sink.write(items)
         for rejection in result.rejected:
             # The topic holds the letter; an index that refuses it must not stop the flow.
             log.error(
                 "dead-letter index refused %s: %s: %s",
-                origin_of(letters[rejection.position].message),
+                letter_origin(letters[rejection.position]),
                 rejection.error_type,
                 rejection.reason,
             )

@@ -31,7 +31,11 @@ class ShipperMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.consumed = Counter(
-            "tracelink_shipper_records_consumed", "Kafka records fetched", registry=r
+            "tracelink_shipper_records_consumed",
+            "log records fetched, by input format (an OTLP message counts its log records; "
+            "a message dead-lettered whole counts one)",
+            ["format"],
+            registry=r,
         )
         self.indexed = Counter(
             "tracelink_shipper_records_indexed",

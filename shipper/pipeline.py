@@ -35,6 +35,8 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shipper.bulk import Rejection, create_item
 from shipper.conflicts import candidates, reused_ids
+from shipper.formats import ECS
+from shipper.formats.dispatch import Processed, RecordRef, refused
 from shipper.metrics import ShipperMetrics
 from shipper.offsets import BatchToken, OffsetTracker
 from shipper.sink import SinkResult
@@ -89,7 +91,9 @@ class LetterWriter(Protocol):
     async def write(self, letters: Sequence[DeadLetter]) -> None: ...
 
 
-Transform = Callable[[Message, str], IndexAction | DeadLetter]
+# shipper.formats.dispatch.FormatDispatcher.process: an ECS message gives the transform's
+# own result, a message of another format a Processed (its records' actions and letters).
+Transform = Callable[[Message, str], IndexAction | DeadLetter | Processed]
 DigestLookup = Callable[[list[IndexAction]], Awaitable[dict[tuple[str, str], int | None]]]
 
 
@@ -134,6 +138,9 @@ class Pipeline:
         self._epoch = 0
         self._rebalancing = False
         self._rewind_needed = False
+        # Log records per Kafka message lately (1 for ECS, ~100s for OTLP payloads): a poll
+        # asks for as many messages as keep a batch near batch_max_records *records*.
+        self._records_per_message = 1.0
         self._stopping = False
         self._failure: BaseException | None = None
         self.fetch_task: asyncio.Task[None] | None = None
@@ -189,7 +196,16 @@ class Pipeline:
                 source.resume()
                 self.metrics.paused.set(0)
             epoch = self._epoch
-            self._accept(await source.poll(s.fetch_wait_ms, s.batch_max_records), epoch)
+            self._accept(await source.poll(s.fetch_wait_ms, self._poll_limit()), epoch)
+
+    def _note_batch_shape(self, records: int, messages: int) -> None:
+        if messages:
+            self._records_per_message = (self._records_per_message + records / messages) / 2
+
+    def _poll_limit(self) -> int:
+        """Messages to fetch at most: ``batch_max_records`` records' worth (an OTLP message
+        holds many records; the ratio is learned from recent batches)."""
+        return max(1, int(self._limits.batch_max_records / self._records_per_message))
 
     async def _wait_for_slot(self) -> None:
         """Backpressure: pause every partition, keep polling (membership) until a slot frees."""
@@ -204,7 +220,7 @@ class Pipeline:
         if len(self._in_flight) >= self._limits.max_in_flight:
             # Only partitions assigned an instant before the pause can return records here.
             epoch = self._epoch
-            self._accept(await source.poll(0, self._limits.batch_max_records), epoch)
+            self._accept(await source.poll(0, self._poll_limit()), epoch)
 
     def _accept(self, batch: Mapping[TopicPartition, list[Any]], epoch: int) -> None:
         """Dispatch a polled batch, unless a rebalance or a stop overtook the poll."""
@@ -230,40 +246,41 @@ class Pipeline:
         else:
             self._rewind_needed = False
 
-    def _dispatch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
-        """Transform and encode one fetched batch, then write it in a task of its own."""
+    def _dispatch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:  # noqa: PLR0912
+        """Transform and encode one fetched batch, then write it in a task of its own.
+
+        (The per-record branches stay inline: this loop runs once per record.)
+        """
         ingested = format_timestamp(datetime.now(UTC))
         transform = self._transform
         items: list[bytes] = []
+        # Per item: how to dead-letter it alone (the message, or one record of a payload).
         messages: list[Any] = []
         letters: list[DeadLetter] = []
         ends: dict[TopicPartition, int] = {}
-        count = 0
-        flagged = self.metrics.flagged
+        consumed: dict[str, int] = {}
+        ecs = 0
         for partition, records in batch.items():
             if not records:
                 continue
-            count += len(records)
             for record in records:
                 if type(record) is UndecodableRecord:
+                    ecs += 1
                     letters.append(DeadLetter(UNDECODABLE, record.reason, record))
                     continue
                 result = transform(record, ingested)
-                if type(result) is IndexAction:
-                    try:
-                        item = create_item(result.index, result.doc_id, result.source)
-                    except Exception as exc:  # noqa: BLE001 - one record's error is its own
-                        reason = f"cannot encode the document: {exc.__class__.__name__}: {exc}"
-                        letters.append(DeadLetter(TRANSFORM_ERROR, reason, record))
-                        continue
-                    items.append(item)
-                    messages.append(record)
-                    if result.flags:
-                        for flag in result.flags:
-                            flagged.labels(flag).inc()
-                else:
-                    assert isinstance(result, DeadLetter)
+                if type(result) is IndexAction:  # an ECS record: the usual message
+                    ecs += 1
+                    self._take(result, record, items, messages, letters)
+                elif type(result) is DeadLetter:
+                    ecs += 1
                     letters.append(result)
+                else:
+                    assert isinstance(result, Processed)
+                    consumed[result.format] = consumed.get(result.format, 0) + result.records
+                    for action, ref in zip(result.actions, result.refs, strict=True):
+                        self._take(action, ref, items, messages, letters)
+                    letters.extend(result.letters)
             end = records[-1].offset + 1
             ends[partition] = end
             highwater = self._source.highwater(partition)
@@ -273,7 +290,11 @@ class Pipeline:
                 )
         if not ends:
             return
-        self.metrics.consumed.inc(count)
+        if ecs:
+            consumed[ECS] = consumed.get(ECS, 0) + ecs
+        self._note_batch_shape(sum(consumed.values()), _count(batch))
+        for fmt, number in consumed.items():
+            self.metrics.consumed.labels(fmt).inc(number)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "batch: %s",
@@ -288,6 +309,28 @@ class Pipeline:
         self._in_flight.add(task)
         self.metrics.in_flight.set(len(self._in_flight))
         task.add_done_callback(self._delivered)
+
+    def _take(
+        self,
+        action: IndexAction,
+        ref: Any,
+        items: list[bytes],
+        messages: list[Any],
+        letters: list[DeadLetter],
+    ) -> None:
+        """One action into the batch (``ref``: how to dead-letter it alone)."""
+        try:
+            item = create_item(action.index, action.doc_id, action.source)
+        except Exception as exc:  # noqa: BLE001 - one record's error is its own
+            reason = f"cannot encode the document: {exc.__class__.__name__}: {exc}"
+            letters.append(refused(ref, TRANSFORM_ERROR, reason))
+            return
+        items.append(item)
+        messages.append(ref)
+        if action.flags:
+            flagged = self.metrics.flagged
+            for flag in action.flags:
+                flagged.labels(flag).inc()
 
     async def _deliver(
         self,
@@ -315,12 +358,19 @@ class Pipeline:
         """409s: replays are counted; a different record reusing an ``event.id`` is indexed
         under its derived ID, flagged ``event_id_conflict`` (see :mod:`shipper.conflicts`)."""
         assert self._sink is not None
+        # A record of a multi-record payload has a replay-stable event.id (its
+        # log.record.uid or its position in the payload): its 409 is counted as a replay.
+        replays = [ref for ref in messages if isinstance(ref, RecordRef)]
+        self.metrics.duplicates.inc(len(replays))
+        messages = [ref for ref in messages if not isinstance(ref, RecordRef)]
         # The transform is pure: the same message and ingest time give the same action.
-        actions = [
-            action
-            for message in messages
-            if type(action := self._transform(message, ingested)) is IndexAction
-        ]
+        actions = []
+        for message in messages:
+            again = self._transform(message, ingested)
+            if type(again) is IndexAction:
+                actions.append(again)
+            elif isinstance(again, Processed):  # one record of another spelling
+                actions.extend(again.actions)
         checked = candidates(actions)
         stored = await self._digests(checked)
         reused = {id(a) for a, r in zip(checked, reused_ids(checked, stored), strict=True) if r}
@@ -450,10 +500,11 @@ class Pipeline:
 
 
 def _refused(rejection: Rejection, messages: list[Any]) -> DeadLetter:
-    return DeadLetter(
+    """The letter of one refused item: the message, or that record of its payload alone."""
+    return refused(
+        messages[rejection.position],
         rejection.error_type,
         f"Elasticsearch refused the document ({rejection.status}): {rejection.reason}",
-        messages[rejection.position],
     )
 
 

@@ -8,7 +8,8 @@ away.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Final, Literal
 
 from pydantic import Field
 
@@ -23,6 +24,8 @@ from tracelink.settings import (
 __all__ = ["ShipperSettings"]
 
 _MIB = 1024 * 1024
+# Kafka's legal topic names: up to 249 of [a-zA-Z0-9._-].
+_TOPIC: Final = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
 
 class ShipperSettings(KafkaSettings, ElasticsearchSettings, RetentionSettings):
@@ -35,6 +38,14 @@ class ShipperSettings(KafkaSettings, ElasticsearchSettings, RetentionSettings):
         default="0.0.0.0",  # noqa: S104 - scraped from outside the container by design
         min_length=1,
         description="address the metrics port binds to",
+    )
+
+    # --- input formats ---------------------------------------------------------------------
+    log_format: Literal["auto", "ecs", "otlp_proto", "otlp_json"] = Field(
+        default="auto",
+        description="what the log topics carry: auto (detected per message), ecs (one JSON "
+        "record per message), otlp_proto or otlp_json (OTLP log requests, as the "
+        "OpenTelemetry Collector's Kafka exporter writes them)",
     )
 
     # --- batching and concurrency -------------------------------------------------------
@@ -139,6 +150,12 @@ class ShipperSettings(KafkaSettings, ElasticsearchSettings, RetentionSettings):
     )
 
     @property
+    def log_topics(self) -> list[str]:
+        """The topics shipped: ``TRACELINK_LOG_TOPIC`` is one name or several, comma-separated
+        (a Collector's topic and the services' topic in one consumer group)."""
+        return [topic.strip() for topic in self.log_topic.split(",") if topic.strip()]
+
+    @property
     def heartbeat_interval_ms(self) -> int:
         """The heartbeat interval in force (configured, or a tenth of the session timeout)."""
         if self.kafka_heartbeat_interval_ms is not None:
@@ -147,6 +164,20 @@ class ShipperSettings(KafkaSettings, ElasticsearchSettings, RetentionSettings):
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
+        topics = self.log_topics
+        bad = [topic for topic in topics if not _TOPIC.fullmatch(topic)]
+        if not topics or bad:
+            raise ConfigError(
+                env_name("log_topic"),
+                f"not a Kafka topic name: {bad[0]!r}" if bad else "names no topic",
+            )
+        if len(set(topics)) != len(topics):
+            raise ConfigError(env_name("log_topic"), "names a topic twice")
+        if self.dlq_topic in topics:
+            # Dead letters read back as input would go round for ever.
+            raise ConfigError(
+                env_name("log_topic"), f"includes the dead-letter topic {self.dlq_topic!r}"
+            )
         session_s = self.kafka_session_timeout_ms / 1000
         if self.drain_timeout_s >= session_s:
             # Kafka waits at most the rebalance (= session) timeout for a member to rejoin;

@@ -93,7 +93,7 @@ class KafkaSource:
             max_partition_fetch_bytes=max(1024 * 1024, s.max_message_bytes + _FETCH_HEADROOM),
             fetch_max_bytes=max(16 * 1024 * 1024, 2 * s.batch_max_bytes),
         )
-        consumer.subscribe([s.log_topic], listener=self._listener)
+        consumer.subscribe(s.log_topics, listener=self._listener)
         try:
             await consumer.start()
         except BaseException:

@@ -145,11 +145,18 @@ class IndexAction:
 
 @dataclass(slots=True)
 class DeadLetter:
-    """A message that cannot be indexed: ``kind`` is a short code, ``reason`` for humans."""
+    """A message that cannot be indexed: ``kind`` is a short code, ``reason`` for humans.
+
+    For one record of a multi-record payload (OTLP), ``record`` is its index in the message
+    and ``payload`` that record alone (OTLP/JSON), which the dead-letter queue keeps instead
+    of the whole message value.
+    """
 
     kind: str
     reason: str
     message: Message
+    record: int | None = None
+    payload: bytes | None = None
 
 
 class _RejectedError(Exception):
@@ -561,11 +568,27 @@ class Transformer:
         record = self._decode(message)
         if type(record) is not dict:
             return record  # type: ignore[return-value]  # a DeadLetter
+        return self._transform_record(record, len(message.value), message, ingested)  # type: ignore[arg-type]
+
+    def transform_record(
+        self, record: dict[str, Any], size: int, message: Message, ingested: str
+    ) -> IndexAction | DeadLetter:
+        """:meth:`transform` for a record already parsed (a decoded format's record; never
+        raises either): ``record`` is fresh JSON data (the transform may take its containers
+        apart), ``size`` its length as JSON in bytes, ``message.value`` those bytes."""
+        try:
+            return self._transform_record(record, size, message, ingested)
+        except Exception as exc:  # noqa: BLE001 - the isolation boundary of one record
+            return DeadLetter(TRANSFORM_ERROR, f"{exc.__class__.__name__}: {exc}", message)
+
+    def _transform_record(
+        self, record: dict[str, Any], size: int, message: Message, ingested: str
+    ) -> IndexAction | DeadLetter:
         if self._window[0] is not ingested:
             # One ingest time per batch: the identity check is the common case.
             days = self._limits.timestamp_max_distance_days
             self._window = (ingested, *_date_window(ingested, days))
-        small = len(message.value) <= self._small_limit  # type: ignore[arg-type]
+        small = size <= self._small_limit
         walk = self._small_walk if small else _Walk(self._limits, check_leaves=True)
         try:
             plan = None

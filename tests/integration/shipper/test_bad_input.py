@@ -174,7 +174,7 @@ async def test_bad_input_is_dead_lettered_and_everything_else_indexed(
 
         # --- metrics counted what happened ---------------------------------------------
         total = GOOD + len(repairable) + len(bad) + 1
-        assert f"tracelink_shipper_records_consumed_total {float(total)}" in metrics
+        assert f'tracelink_shipper_records_consumed_total{{format="ecs"}} {float(total)}' in metrics
         assert f"tracelink_shipper_records_indexed_total {float(expected_logs)}" in metrics
         assert 'tracelink_shipper_records_dead_lettered_total{reason="too_large"} 1.0' in metrics
         assert 'tracelink_shipper_records_flagged_total{flag="invalid_trace_id"} 2.0' in metrics

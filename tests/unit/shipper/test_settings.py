@@ -25,6 +25,11 @@ def test_defaults_are_consistent() -> None:
         ("TRACELINK_MAX_MESSAGE_BYTES", "80000000", "less than or equal to"),
         ("TRACELINK_RETRY_INITIAL_BACKOFF_MS", "60000", "must not exceed"),
         ("TRACELINK_MAX_FIELD_BYTES", "abc", "valid integer"),
+        ("TRACELINK_LOG_FORMAT", "otlp", "'auto', 'ecs', 'otlp_proto' or 'otlp_json'"),
+        ("TRACELINK_LOG_TOPIC", "logs,otlp logs", "not a Kafka topic name: 'otlp logs'"),
+        ("TRACELINK_LOG_TOPIC", " , ", "names no topic"),
+        ("TRACELINK_LOG_TOPIC", "logs,otlp_logs,logs", "names a topic twice"),
+        ("TRACELINK_LOG_TOPIC", "logs,logs.dlq", "includes the dead-letter topic"),
     ],
 )
 def test_bad_values_name_their_variable(
@@ -41,3 +46,12 @@ def test_bad_values_name_their_variable(
 def test_flags_win_and_heartbeat_follows_the_session() -> None:
     settings = load_settings(ShipperSettings, kafka_session_timeout_ms="6000", drain_timeout_s="4")
     assert settings.heartbeat_interval_ms == 600
+
+
+def test_several_log_topics(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACELINK_LOG_TOPIC", "logs, otlp_logs")
+    monkeypatch.setenv("TRACELINK_LOG_FORMAT", "otlp_json")
+    settings = load_settings(ShipperSettings)
+    assert settings.log_topics == ["logs", "otlp_logs"]
+    assert settings.log_format == "otlp_json"
+    assert load_settings(ShipperSettings, log_topic="logs").log_topics == ["logs"]
