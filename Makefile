@@ -14,7 +14,7 @@ STAMP := $(VENV)/.tracelink-installed
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv install test test-unit test-integration test-e2e lint format typecheck check demo dev bench browser stunnel clean
+.PHONY: help venv install test test-unit test-integration test-e2e lint format typecheck check demo dev bench browser stunnel node clean
 
 help:
 	@echo "make demo        set up and run the lost-order demo on the embedded stack"
@@ -49,16 +49,33 @@ stunnel:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends stunnel4 >/dev/null; }
 
-test: $(STAMP) browser stunnel check
+# Node.js and npm for the demo's gateway (Debian's packages when absent; needs root or
+# sudo), then its packages exactly as locked (the dev ones are the tests' JSON log exporter).
+# Reinstalled when the lockfile changes.
+GATEWAY_NODE := devstack/demo/gateway-node
+NODE_STAMP := $(GATEWAY_NODE)/node_modules/.tracelink-installed
+
+node: $(NODE_STAMP)
+
+$(NODE_STAMP): $(GATEWAY_NODE)/package-lock.json
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian's nodejs and npm for the demo gateway"; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+	cd $(GATEWAY_NODE) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: $(STAMP) browser stunnel node check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: $(STAMP) stunnel
+test-integration: $(STAMP) stunnel node
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
-test-e2e: $(STAMP) browser stunnel
+test-e2e: $(STAMP) browser stunnel node
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -74,7 +91,7 @@ typecheck: $(STAMP)
 
 check: lint typecheck
 
-demo: $(STAMP)
+demo: $(STAMP) node
 	$(BIN)/tracelink demo
 
 dev: $(STAMP)
@@ -84,4 +101,4 @@ bench: $(STAMP)
 	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf .venv .tracelink .mypy_cache .ruff_cache .pytest_cache build dist
+	rm -rf .venv .tracelink $(GATEWAY_NODE)/node_modules .mypy_cache .ruff_cache .pytest_cache build dist

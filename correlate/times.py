@@ -56,7 +56,7 @@ def _parse_bound(value: str) -> int:
     # ASCII only: str.isdigit() also accepts other scripts' digits ("١٢٣").
     if text.isascii() and text.isdigit():
         if len(text) > _MAX_DIGITS:
-            raise ValueError("epoch microseconds out of range")
+            raise ValueError("epoch microseconds out of range (1970 to 2261)")
         return int(text)
     parsed = parse_rfc3339_us(text)
     if parsed is None:

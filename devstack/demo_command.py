@@ -169,7 +169,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             endpoints = stack.start()
             print(describe(endpoints), flush=True)
-            print("\nstarting the demo shop (gateway, order, payment, inventory, notification) …")
+            gateway = "Node.js gateway" if endpoints.otlp_url else "gateway"
+            print(
+                f"\nstarting the demo shop ({gateway}, order, payment, inventory, notification) …"
+            )
             services = DemoServices(
                 kafka_bootstrap=endpoints.kafka_bootstrap,
                 es_url=endpoints.es_url,
@@ -178,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
                 log_topic=os.environ.get("TRACELINK_LOG_TOPIC", "logs"),
                 events_topic=os.environ.get("TRACELINK_DEMO_EVENTS_TOPIC", "order.events"),
                 seed=args.seed,
+                # The Node.js gateway sends its spans and logs to the stack's OTLP receiver.
+                otlp_url=endpoints.otlp_url,
             )
             services.start()
             print(f"placing {args.orders} orders through {services.gateway_url} …", flush=True)

@@ -71,6 +71,22 @@ def add_stack_arguments(parser: argparse.ArgumentParser, *, default_data_dir: Pa
         type=_port,
         help="shipper metrics/health port (default: TRACELINK_METRICS_PORT, else a free port)",
     )
+    group.add_argument(
+        "--otlp-host",
+        help="address of the OTLP/HTTP receiver (default: TRACELINK_OTLP_HOST, else 127.0.0.1)",
+    )
+    group.add_argument(
+        "--otlp-port",
+        type=_port_or_off,
+        help="OTLP/HTTP receiver port, 0 = off (default: TRACELINK_OTLP_PORT, else 4318)",
+    )
+
+
+def _port_or_off(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 65536:
+        raise argparse.ArgumentTypeError(f"{text} is not a TCP port (0 = off)")
+    return value
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -98,14 +114,28 @@ def stack_from_args(args: argparse.Namespace, *, fresh: bool) -> StackConfig:
     api_port = args.api_port or _env_port("TRACELINK_API_PORT") or free_port()
     metrics_port = args.metrics_port or _env_port("TRACELINK_METRICS_PORT") or free_port()
     env = {key: value for key, value in _DEV_ENV_DEFAULTS.items() if key not in os.environ}
+    otlp_host, otlp_port = _otlp_address(args)
     return StackConfig.from_environment(
         data_dir,
         kafka_port=args.kafka_port,
         es_port=args.es_port,
         api_port=api_port,
         metrics_port=metrics_port,
+        otlp_host=otlp_host,
+        otlp_port=otlp_port,
         env=env,
     )
+
+
+def _otlp_address(args: argparse.Namespace) -> tuple[str, int]:
+    """The OTLP receiver's host and port: flags over ``TRACELINK_OTLP_*`` over the defaults."""
+    from devstack.otlp_receiver import OtlpReceiverSettings
+    from tracelink.settings import load_settings
+
+    settings = load_settings(
+        OtlpReceiverSettings, otlp_host=args.otlp_host, otlp_port=args.otlp_port
+    )
+    return settings.otlp_host, settings.otlp_port
 
 
 @contextmanager
@@ -156,8 +186,13 @@ def describe(endpoints: StackEndpoints) -> str:
         f"  Elasticsearch   {endpoints.es_url:<32} {elastic}",
         f"  correlate API   {endpoints.api_url:<32} {endpoints.api_url}/docs",
         f"  shipper metrics {endpoints.metrics_url}",
-        f"  data and logs   {endpoints.data_dir}",
     ]
+    if endpoints.otlp_url:
+        lines.append(
+            f"  OTLP/HTTP       {endpoints.otlp_url:<32} "
+            f"OTEL_EXPORTER_OTLP_ENDPOINT={endpoints.otlp_url}"
+        )
+    lines += [f"  data and logs   {endpoints.data_dir}"]
     lines.extend(f"    {name:<13} {path}" for name, path in endpoints.logs.items())
     return "\n".join(lines)
 

@@ -50,6 +50,25 @@ def _tracelink(
     )
 
 
+def otlp_receiver_process(
+    *, env: Mapping[str, str], host: str, port: int, log_dir: Path
+) -> ServerProcess:
+    """The OTLP/HTTP receiver (``python -m devstack.otlp_receiver``) on ``host:port``, ready
+    when its ``/healthz`` answers; ``env`` gives it Kafka, Elasticsearch and the log topic."""
+    # A wildcard address is reached (and advertised) through loopback.
+    probe_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    return ServerProcess(
+        "otlp-receiver",
+        [sys.executable, "-m", "devstack.otlp_receiver"],
+        port=port,
+        host=probe_host,
+        env={**env, "TRACELINK_OTLP_HOST": host, "TRACELINK_OTLP_PORT": str(port)},
+        log_path=log_dir / "otlp-receiver.log",
+        cwd=log_dir,
+        ready=lambda: http_ready(probe_host, port, "/healthz"),
+    )
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Where the stack lives and listens. ``None`` ports are chosen free at start."""
@@ -62,6 +81,9 @@ class StackConfig:
     external_kafka: str | None = None
     external_es: str | None = None
     start_timeout: float = 60.0
+    # The OTLP/HTTP receiver for services in other languages (port 0 = off).
+    otlp_host: str = "127.0.0.1"
+    otlp_port: int = 0
     # Extra TRACELINK_* variables for the shipper and the API (topics, prefixes, ...).
     env: Mapping[str, str] = field(default_factory=dict)
 
@@ -89,6 +111,8 @@ class StackEndpoints:
     logs: Mapping[str, Path]
     kafka_is_standin: bool
     es_is_standin: bool
+    # OTEL_EXPORTER_OTLP_ENDPOINT for services in other languages (None = receiver off).
+    otlp_url: str | None = None
 
 
 class DevStack:
@@ -166,6 +190,7 @@ class DevStack:
         self._parts.start(
             _tracelink("api", "serve", env=env, port=cfg.api_port, log_dir=log_dir), timeout
         )
+        otlp_url = self._start_otlp_receiver(env, log_dir)
         self._endpoints = StackEndpoints(
             kafka_bootstrap=bootstrap,
             es_url=es_url,
@@ -175,8 +200,20 @@ class DevStack:
             logs={part.name: part.log_path for part in self._parts},
             kafka_is_standin=not cfg.external_kafka,
             es_is_standin=not cfg.external_es,
+            otlp_url=otlp_url,
         )
         return self._endpoints
+
+    def _start_otlp_receiver(self, env: Mapping[str, str], log_dir: Path) -> str | None:
+        cfg = self.config
+        if not cfg.otlp_port:
+            return None
+        self._say(f"starting the OTLP/HTTP receiver on {cfg.otlp_host}:{cfg.otlp_port} …")
+        receiver = otlp_receiver_process(
+            env=env, host=cfg.otlp_host, port=cfg.otlp_port, log_dir=log_dir
+        )
+        self._parts.start(receiver, cfg.start_timeout)
+        return f"http://{receiver.host}:{cfg.otlp_port}"
 
     def _check_kafka(self, security: KafkaSecurity, bootstrap: str) -> None:
         """A cluster that refuses us (certificate, credentials) stops the start with the

@@ -37,6 +37,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(getattr(pytest.mark, marker))
 
 
+@pytest.fixture(autouse=True)
+def _otlp_receiver_on_a_free_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``tracelink dev``/``demo`` that a test starts listens for OTLP on a free port, not
+    on the default 4318, which another run on this machine may hold."""
+    monkeypatch.setenv("TRACELINK_OTLP_PORT", str(free_port()))
+
+
 _SERVERS: dict[str, KafkaServer | ElasticsearchServer] = {}
 
 

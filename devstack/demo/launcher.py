@@ -15,6 +15,7 @@ with the process that started them.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 from collections.abc import Mapping, Sequence
@@ -109,6 +110,44 @@ class _ServiceProcess(ServerProcess):
         return f"http://{self.host}:{self.port}"
 
 
+# --- the Node.js gateway -------------------------------------------------------------------
+
+GATEWAY_NODE_DIR = Path(__file__).resolve().parent / "gateway-node"
+
+
+class _NodeGatewayProcess(_ServiceProcess):
+    """The gateway as the Express service in ``gateway-node/`` (OpenTelemetry Node SDK,
+    pino): spans and logs go over OTLP/HTTP to ``otlp_url``, the stack's receiver."""
+
+    def __init__(self, *, host: str, log_dir: Path, otlp_url: str) -> None:
+        super().__init__("gateway", host=host, log_dir=log_dir)
+        self._otlp_url = otlp_url
+
+    def argv(self) -> list[str]:
+        node = shutil.which("node")
+        if node is None or not (GATEWAY_NODE_DIR / "node_modules").is_dir():
+            raise DemoServiceError(
+                f"the Node.js gateway needs node and `npm ci` in {GATEWAY_NODE_DIR} "
+                "(`make demo` does both)"
+            )
+        return [
+            node,
+            "--require",
+            str(GATEWAY_NODE_DIR / "telemetry.js"),
+            str(GATEWAY_NODE_DIR / "server.js"),
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": self._otlp_url,
+            # Short export delays, as the Python services': the demo reads its traces back
+            # seconds after the traffic.
+            "OTEL_BSP_SCHEDULE_DELAY": "500",
+            "OTEL_BLRP_SCHEDULE_DELAY": "500",
+            **super().environment(),
+        }
+
+
 class DemoServices:
     """The gateway, order, payment, inventory and notification services as child processes.
 
@@ -117,6 +156,8 @@ class DemoServices:
     sends SIGTERM (graceful: spans and logs are flushed) and SIGKILLs what is left after
     the timeout. Both are idempotent; the object is a context manager. The ports are
     reserved (bound) from construction on; ``stop()`` releases them even if never started.
+    With ``otlp_url`` (an OTLP/HTTP receiver) the gateway is the Node.js service in
+    ``gateway-node/``; without, the Python one.
     """
 
     def __init__(
@@ -133,11 +174,18 @@ class DemoServices:
         failure_rate: float = 0.2,
         environment: str = "demo",
         extra_env: Mapping[str, str] | None = None,
+        otlp_url: str | None = None,
     ) -> None:
         self.log_dir = log_dir
         processes: dict[ServiceName, _ServiceProcess] = {}
         try:
             for service in SERVICES:
+                if service == "gateway" and otlp_url:
+                    # The Node.js gateway when an OTLP receiver is there to take its telemetry.
+                    processes[service] = _NodeGatewayProcess(
+                        host=host, log_dir=log_dir, otlp_url=otlp_url
+                    )
+                    continue
                 processes[service] = _ServiceProcess(service, host=host, log_dir=log_dir)
         except OSError as exc:
             for process in processes.values():

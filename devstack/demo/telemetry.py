@@ -1,8 +1,9 @@
 """Tracing and logging for one demo service: the single set-up call its entry point makes.
 
 Spans go to an OTLP collector when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or the traces-specific
-``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set — Jaeger in the compose stack — and otherwise
-straight into Elasticsearch in Jaeger's document format (the embedded stack has no Jaeger).
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set — the OpenTelemetry Collector in the compose
+stack — and otherwise straight into Elasticsearch in Jaeger's document format (the embedded
+stack has no Jaeger).
 Logs from stdlib ``logging`` and ``structlog`` alike go through logging_ext: ECS JSON on
 stdout and to the log topic in Kafka.
 """

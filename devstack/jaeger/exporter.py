@@ -53,6 +53,7 @@ __all__ = [
     "BulkOutcome",
     "ExportStats",
     "JaegerElasticsearchSpanExporter",
+    "WriteOutcome",
     "classify_bulk_items",
 ]
 
@@ -110,6 +111,26 @@ def classify_bulk_items(items: Sequence[Mapping[str, Any]]) -> BulkOutcome:
             )
             outcome.failed.append((position, f"{status} {reason}".strip()))
     return outcome
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What became of the span documents of one :meth:`~JaegerElasticsearchSpanExporter.
+    write_documents` call.
+
+    ``unwritten`` spans were never refused, only not written (Elasticsearch unreachable or
+    busy after the retries): sending them again later can succeed. ``rejected`` spans were
+    refused for good, each with its reason (a mapping conflict, say).
+    """
+
+    spans: int
+    unwritten: int = 0
+    rejected: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Every span is stored (or already was)."""
+        return not self.unwritten and not self.rejected
 
 
 @dataclass
@@ -206,8 +227,30 @@ class JaegerElasticsearchSpanExporter(SpanExporter):
     # --- internals ------------------------------------------------------------------------
 
     def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        self.stats.batches += 1
         documents = spans_to_jaeger_documents(spans, tags_as_fields=self._tags_as_fields)
+        outcome = self._write(documents)
+        return SpanExportResult.SUCCESS if outcome.complete else SpanExportResult.FAILURE
+
+    def write_documents(self, documents: Sequence[JaegerDocument]) -> WriteOutcome:
+        """Store span documents made by :mod:`devstack.jaeger.model` (for spans that arrive
+        already encoded, as OTLP); thread-safe, never raises for Elasticsearch's sake.
+
+        The same path as :meth:`export`: templates first, one bulk request with bounded
+        retries, the service entries, the counters in :attr:`stats`.
+        """
+        if self._closed.is_set():
+            return WriteOutcome(len(documents), unwritten=len(documents))
+        with self._lock:
+            try:
+                return self._write(documents)
+            except Exception:  # noqa: BLE001 - a caller's request must get an answer
+                self.stats.spans_failed += len(documents)
+                self.stats.batches_failed += 1
+                _log.exception("could not write %d spans to Elasticsearch", len(documents))
+                return WriteOutcome(len(documents), unwritten=len(documents))
+
+    def _write(self, documents: Sequence[JaegerDocument]) -> WriteOutcome:
+        self.stats.batches += 1
         self._ensure_templates()
         pending = self._actions(documents)
         rejected: list[tuple[_Action, str]] = []
@@ -221,15 +264,17 @@ class JaegerElasticsearchSpanExporter(SpanExporter):
                 if self._closed.wait(delay):
                     break
             pending = self._send(pending, rejected)
-        lost = sum(1 for action in pending if action.is_span)
-        lost += sum(1 for action, _ in rejected if action.is_span)
+        unwritten = sum(1 for action in pending if action.is_span)
+        refused = tuple(reason for action, reason in rejected if action.is_span)
+        lost = unwritten + len(refused)
         reasons = sorted({reason for _, reason in rejected})
         if pending:
             reasons.append("Elasticsearch unreachable or busy after retries")
+        outcome = WriteOutcome(len(documents), unwritten=unwritten, rejected=refused)
         if not lost:
             if reasons:
                 _log.warning("could not record services for Jaeger's lists: %s", reasons[0])
-            return SpanExportResult.SUCCESS
+            return outcome
         self.stats.spans_failed += lost
         self.stats.batches_failed += 1
         _log.error(
@@ -238,7 +283,7 @@ class JaegerElasticsearchSpanExporter(SpanExporter):
             len(documents),
             "; ".join(reasons[:3]),
         )
-        return SpanExportResult.FAILURE
+        return outcome
 
     def _ensure_templates(self) -> None:
         if not self._install_templates or self._templates_installed:

@@ -18,6 +18,7 @@ import pytest
 
 from correlate.app import create_app
 from correlate.settings import ApiSettings
+from devstack.standins import free_port
 from tests.support.cli import tracelink_executable
 from tracelink.settings import load_settings
 
@@ -40,6 +41,8 @@ def demo_env(
         "TRACELINK_DLQ_INDEX_PREFIX": f"{index_prefix}-dlq",
         "TRACELINK_JAEGER_INDEX_PREFIX": index_prefix,
         "NO_COLOR": "1",
+        # The Node.js gateway's spans and logs go through the OTLP receiver on a free port.
+        "TRACELINK_OTLP_PORT": str(free_port()),
     }
 
 
@@ -63,12 +66,15 @@ def _service_of(span: dict[str, Any]) -> str:
     return str(span["service"])
 
 
+# The Node.js gateway's two log roads: OTLP through the receiver (the demo's), and pino's
+# JSON lines produced to the log topic with kafkajs. Both must end under the same spans.
+@pytest.mark.parametrize("gateway_logs", ["otlp", "kafka"])
 async def test_demo_once_shows_a_lost_order_correlated_across_services(
-    demo_env: dict[str, str], tmp_path: Path, api: httpx.AsyncClient
+    demo_env: dict[str, str], tmp_path: Path, api: httpx.AsyncClient, gateway_logs: str
 ) -> None:
     result = subprocess.run(
         [tracelink_executable(), "demo", "--once", "--orders", "20", "--data-dir", str(tmp_path)],
-        env=demo_env,
+        env={**demo_env, "TRACELINK_GATEWAY_LOGS": gateway_logs},
         capture_output=True,
         text=True,
         timeout=240,
@@ -111,6 +117,27 @@ async def test_demo_once_shows_a_lost_order_correlated_across_services(
     assert len(errors) == 1
     assert "database write timed out" in errors[0]["message"]
     assert trace["summary"]["first_error"] is not None
+
+    # The gateway is the Node.js service: its spans come from the OpenTelemetry Node SDK
+    # (through the OTLP receiver), and its pino logs sit under its request-handler span.
+    gateway_spans = [s for s in spans if s["service"] == "gateway"]
+    [root] = [s for s in gateway_spans if s["parent_span_id"] is None]
+    assert root["operation"] == "POST /api/checkout"
+    scopes = {s["tags"].get("otel.scope.name") for s in gateway_spans}
+    assert "@opentelemetry/instrumentation-http" in scopes, scopes
+    logged = [log for s in gateway_spans for log in s["logs"]]
+    messages = [log["message"] for log in logged]
+    assert any("checkout for customer" in m for m in messages), messages
+    assert any(" completed for customer " in m for m in messages), messages
+    # Each under the span that was current when pino wrote it: Express's route handler,
+    # the server span's child.
+    [handler] = [s for s in gateway_spans if s["operation"].startswith("request handler")]
+    assert handler["parent_span_id"] == root["span_id"]
+    assert {log["span_id"] for log in logged} == {handler["span_id"]}
+    # And the gateway's call to the order service is the order service's parent.
+    [order_root] = [s for s in spans if s["operation"] == "POST /orders"]
+    parent = next(s for s in spans if s["span_id"] == order_root["parent_span_id"])
+    assert parent["service"] == "gateway"
 
     # The notification consumer, reached through Kafka, logged in the same trace.
     notification_logs = [

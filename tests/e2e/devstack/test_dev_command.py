@@ -13,13 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.standins import free_port
 from tests.support.cli import tracelink_executable
 
 pytestmark = pytest.mark.slow
 
 
 def _env() -> dict[str, str]:
-    env = {**os.environ, "NO_COLOR": "1"}
+    # A free port for the OTLP receiver: 4318 may be taken on a shared machine.
+    env = {**os.environ, "NO_COLOR": "1", "TRACELINK_OTLP_PORT": str(free_port())}
     # This test is about the embedded stand-ins: no external servers.
     for variable in ("TRACELINK_KAFKA_BOOTSTRAP", "TRACELINK_ES_URL"):
         env.pop(variable, None)
@@ -86,9 +88,17 @@ def test_dev_runs_the_stack_and_sigterm_stops_everything(tmp_path: Path) -> None
         # Setup ran: the log index template is there.
         templates = httpx.get(f"{es_url.group(1)}/_index_template/tracelink-logs", timeout=10)
         assert templates.status_code == 200
+        # The OTLP receiver, with the line to paste into a service's environment.
+        otlp = re.search(r"OTEL_EXPORTER_OTLP_ENDPOINT=(http://127\.0\.0\.1:(\d+))", out)
+        assert otlp, out
+        assert httpx.get(f"{otlp.group(1)}/healthz", timeout=10).status_code == 200
         children = _children(proc.pid)
-        assert len(children) == 4  # kafka, elasticsearch, shipper, api
-        ports = [int(kafka.group(1)), int(api_url.group(1).rsplit(":", 1)[1])]
+        assert len(children) == 5  # kafka, elasticsearch, shipper, api, otlp receiver
+        ports = [
+            int(kafka.group(1)),
+            int(api_url.group(1).rsplit(":", 1)[1]),
+            int(otlp.group(2)),
+        ]
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=90) == 0

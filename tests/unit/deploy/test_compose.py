@@ -47,8 +47,21 @@ def _settings_fields(component: str) -> set[str]:
     return {name for cls in classes for name in cls.model_fields}
 
 
+GATEWAY_NODE = REPO / "devstack" / "demo" / "gateway-node"
+# Built from their own folder, not the tracelink image.
+OWN_IMAGES = {"gateway": "tracelink-gateway-node:local"}
+
+
 def _tracelink_services() -> dict[str, dict[str, Any]]:
     return {name: svc for name, svc in SERVICES.items() if "build" in svc}
+
+
+def _gateway_node_variables() -> set[str]:
+    """Every TRACELINK_* variable the Node.js gateway's code reads."""
+    names: set[str] = set()
+    for path in GATEWAY_NODE.glob("*.js"):
+        names |= set(re.findall(r"process\.env\.(TRACELINK_\w+)", path.read_text()))
+    return names
 
 
 def test_compose_file_is_valid_against_the_compose_spec(shared_reference: Path) -> None:
@@ -90,11 +103,28 @@ def test_dockerfile_is_small_non_root_and_caches_dependencies() -> None:
     assert {".git", ".venv", "tests"} <= set(ignored)
 
 
+def test_gateway_image_is_node_20_slim_non_root_with_locked_production_packages() -> None:
+    text = (GATEWAY_NODE / "Dockerfile").read_text(encoding="utf-8")
+    assert re.findall(r"^FROM\s+(\S+)", text, flags=re.MULTILINE) == ["node:20.20.2-slim"]
+    assert re.search(r"^USER\s+node$", text, flags=re.MULTILINE)
+    # The lockfile is copied and installed before the code, production packages only.
+    assert text.index("COPY package.json package-lock.json") < text.index("npm ci --omit=dev")
+    assert text.index("npm ci --omit=dev") < text.index("COPY server.js")
+    assert "node_modules" in (GATEWAY_NODE / ".dockerignore").read_text().split()
+    # The tracelink image does not carry the gateway's packages either.
+    assert "**/node_modules" in (REPO / ".dockerignore").read_text().split()
+    assert (GATEWAY_NODE / "package-lock.json").is_file()
+
+
 def test_every_tracelink_variable_is_a_setting_of_the_command_it_configures() -> None:
     for name, service in SERVICES.items():
         variables = {k for k in service.get("environment", {}) if k.startswith("TRACELINK_")}
         if "build" not in service:
             assert not variables, f"{name} is not a tracelink service"
+            continue
+        if name in OWN_IMAGES:
+            unknown = variables - _gateway_node_variables()
+            assert not unknown, f"{name}: not read by its code: {sorted(unknown)}"
             continue
         if service.get("entrypoint") == ["python", "-m", "devstack.demo"]:
             command, fields = "demo", _settings_fields("devstack.demo")
@@ -138,10 +168,22 @@ def test_start_order_is_guarded_by_health_and_completion() -> None:
                 assert "healthcheck" in target, f"{name} waits for {dependency}'s health"
             elif spec["condition"] == "service_completed_successfully":
                 assert target.get("restart") == "no", f"{dependency} is a one-shot job"
+            elif spec["condition"] == "service_started":
+                # Only a health sidecar, which polls a server that cannot check itself.
+                assert name == f"{dependency}-health", f"{name} -> {dependency}"
             else:
                 pytest.fail(f"{name} -> {dependency}: {spec['condition']}")
     # Long-running servers have healthchecks; the tracelink services start after setup.
-    for name in ("elasticsearch", "kibana", "kafka", "jaeger", "shipper", "api"):
+    for name in (
+        "elasticsearch",
+        "kibana",
+        "kafka",
+        "jaeger",
+        "otel-collector-health",
+        "shipper",
+        "api",
+        "gateway",
+    ):
         assert "healthcheck" in SERVICES[name], name
     for name in ("shipper", "api"):
         assert SERVICES[name]["depends_on"]["setup"]["condition"] == (
@@ -155,7 +197,7 @@ def test_images_are_pinned_to_exact_versions() -> None:
     for name, service in SERVICES.items():
         image = service["image"]
         if "build" in service:
-            assert image == "tracelink:local", name
+            assert image == OWN_IMAGES.get(name, "tracelink:local"), name
             continue
         repository, _, tag = image.rpartition(":")
         assert re.fullmatch(r"\d+\.\d+\.\d+", tag), f"{name}: {image} is not an exact version"
@@ -163,6 +205,7 @@ def test_images_are_pinned_to_exact_versions() -> None:
     assert versions["elasticsearch"] == versions["kibana"]
     assert versions["elasticsearch"][0] == 8
     assert versions["jaeger"][0] == 2
+    assert versions["opentelemetry-collector-contrib"][0] == 0
 
 
 def test_elasticsearch_is_single_node_local_with_a_set_heap() -> None:
@@ -245,30 +288,39 @@ DEMO_SERVICES = {"gateway": 8100, "order": 8101, "payment": 8102, "inventory": 8
                  "notification": 8104}  # fmt: skip
 
 
-def test_the_demo_shop_runs_in_compose_and_exports_to_jaeger() -> None:
+def test_the_demo_shop_runs_in_compose_and_exports_to_the_collector() -> None:
     from devstack.demo.settings import SERVICES as DEMO_NAMES
 
     assert set(DEMO_SERVICES) == set(DEMO_NAMES)
     for name, port in DEMO_SERVICES.items():
         service = SERVICES[name]
-        assert service["entrypoint"] == ["python", "-m", "devstack.demo"]
-        assert service["command"] == [name]
         env = service["environment"]
+        if name in OWN_IMAGES:
+            # The Node.js gateway: its own image, started by the image's CMD.
+            assert service["build"]["context"] == "devstack/demo/gateway-node"
+            assert "node" in service["healthcheck"]["test"]
+            assert f"127.0.0.1:{port}/readyz" in " ".join(service["healthcheck"]["test"])
+        else:
+            assert service["entrypoint"] == ["python", "-m", "devstack.demo"]
+            assert service["command"] == [name]
+            assert env["TRACELINK_KAFKA_BOOTSTRAP"] == "kafka:19092"
+            assert "TRACELINK_DEMO_PORT" in " ".join(service["healthcheck"]["test"])
         assert env["TRACELINK_DEMO_PORT"] == str(port)
         assert env["TRACELINK_DEMO_HOST"] == "0.0.0.0"
-        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
-        assert env["TRACELINK_KAFKA_BOOTSTRAP"] == "kafka:19092"
+        # Every service exports to the Collector, none to Jaeger directly.
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
         for other, other_port in DEMO_SERVICES.items():
             variable = f"TRACELINK_DEMO_{other.upper()}_URL"
             if variable in env:
                 assert env[variable] == f"http://{other}:{other_port}"
-        assert "TRACELINK_DEMO_PORT" in " ".join(service["healthcheck"]["test"])
-        assert service["depends_on"]["jaeger"]["condition"] == "service_healthy"
+        assert service["depends_on"]["otel-collector-health"]["condition"] == "service_healthy"
+        assert "jaeger" not in service["depends_on"]
     assert SERVICES["gateway"]["ports"] == ["8100:8100"]
     traffic = SERVICES["demo-traffic"]
     assert traffic["command"][:3] == ["traffic", "--gateway-url", "http://gateway:8100"]
     assert traffic["depends_on"]["gateway"]["condition"] == "service_healthy"
-    # Jaeger receives OTLP over HTTP on the port the services send to.
+    # Jaeger receives the Collector's OTLP/gRPC on 4317, inside the network only.
     jaeger = yaml.safe_load(JAEGER_CONFIG_PATH.read_text(encoding="utf-8"))
-    http_endpoint = jaeger["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
-    assert http_endpoint.endswith(":4318")
+    grpc_endpoint = jaeger["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
+    assert grpc_endpoint.endswith(":4317")
+    assert SERVICES["jaeger"]["ports"] == ["16686:16686"]

@@ -8,7 +8,6 @@ present) is the project's one RFC 3339 formatter. All must agree on every value.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 
@@ -21,23 +20,13 @@ from structlog.typing import EventDict
 from logging_ext._formatter import ECSFormatter
 from logging_ext._records import record_extras
 from logging_ext._render import ECSRenderer, plain_timestamp
+from tracelink.times import MAX_EPOCH_US, MIN_EPOCH_US, format_rfc3339_us
 
-# 1970-01-01T00:00:00Z up to 9999-12-31T23:59:59.999999Z, in microseconds.
-MAX_MICROS = 253_402_300_799_999_999
-micros = st.integers(min_value=0, max_value=MAX_MICROS)
+# The project's time range (tracelink.times: 1970 to 2261, what date_nanos holds).
+micros = st.integers(min_value=MIN_EPOCH_US, max_value=MAX_EPOCH_US)
 
-
-def _oracles() -> list[Callable[[int], str]]:
-    oracles: list[Callable[[int], str]] = [plain_timestamp]
-    try:
-        times = importlib.import_module("tracelink.times")
-    except ImportError:
-        return oracles  # not in this tree yet: datetime-based formatting alone
-    oracles.append(times.format_rfc3339_us)
-    return oracles
-
-
-ORACLES = _oracles()
+# datetime-based formatting, and the project's one RFC 3339 formatter.
+ORACLES: list[Callable[[int], str]] = [plain_timestamp, format_rfc3339_us]
 
 
 def _structlog_timestamps(values: list[int]) -> list[str]:
@@ -65,7 +54,7 @@ def test_records_close_in_time_reuse_the_millisecond_correctly(
     oracle: Callable[[int], str], start: int, steps: list[int]
 ) -> None:
     """Consecutive records within and across milliseconds: the cached text must follow."""
-    values = [min(MAX_MICROS, start + sum(steps[: i + 1])) for i in range(len(steps))]
+    values = [min(MAX_EPOCH_US, start + sum(steps[: i + 1])) for i in range(len(steps))]
     assert _structlog_timestamps(values) == [oracle(v) for v in values]
 
 
@@ -86,7 +75,9 @@ def test_known_values() -> None:
         "2026-11-22T10:23:47.123456Z",
         "2026-11-22T10:23:47.123999Z",
     ]
-    assert _structlog_timestamps([MAX_MICROS]) == ["9999-12-31T23:59:59.999999Z"]
+    assert _structlog_timestamps([MAX_EPOCH_US]) == ["2261-12-31T23:59:59.999999Z"]
+    # The renderer itself goes beyond the project's range (a service's clock is its own).
+    assert plain_timestamp(253_402_300_799_999_999) == "9999-12-31T23:59:59.999999Z"
 
 
 def _noop(logger: object, method_name: str, event_dict: EventDict) -> EventDict:
