@@ -56,10 +56,11 @@ then resource)                              exporter's ECS mode); a key already 
 A record with no ``service.name`` is indexed without one and flagged ``missing_service``.
 
 A message that claims the format and does not satisfy it is a dead letter of the whole
-message: a protobuf that does not parse (truncated, corrupt), one whose log records hold
+message: a protobuf that does not parse (truncated, corrupt); one whose log records hold
 only fields a ``LogRecord`` does not have (a traces or metrics payload on the log topic;
-unknown fields beside known content are a newer OTLP version's and are accepted), OTLP/JSON whose structure is wrong (``resourceLogs`` not a list, a record not
-an object, a field of the wrong type), or a payload with no log record at all.
+unknown fields beside known content are a newer OTLP version's and are accepted); OTLP/JSON
+whose structure is wrong (``resourceLogs`` not a list, a record not an object, a field of
+the wrong type); or a payload with no log record at all.
 """
 
 from __future__ import annotations
