@@ -654,18 +654,17 @@ def _build(
     flags: list[str] = []
     invalid: dict[str, str] = {}
     doc = _fixed(fields, scope, invalid, flags)
-    attributes = fields.attributes
-    uid = None
-    for key, value in attributes:
-        if key == _UID and type(value) is str and value:
-            uid = value
-            break
-    doc["event.id"] = uid or f"{origin.topic}-{origin.partition}-{origin.offset}-{index}"
+    # event.id is held first (an attribute may not take it), filled after the attributes.
+    doc["event.id"] = None
     prefixes = set(_fixed_prefixes(tuple(doc)))
     flat = _Flat(doc, prefixes)
-    for key, value in attributes:
-        if key != _UID or value != uid:
+    uid = None
+    for key, value in fields.attributes:
+        if uid is None and key == _UID and type(value) is str and value:
+            uid = value
+        else:
             flat.attribute(_RECORD_ECS.get(key, key), value)
+    doc["event.id"] = uid or f"{origin.topic}-{origin.partition}-{origin.offset}-{index}"
     for key, value in scope.attributes:
         flat.attribute(key, value)
     if resource.blockers.isdisjoint(doc) and prefixes.isdisjoint(resource.flat.doc):
