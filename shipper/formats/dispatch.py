@@ -91,11 +91,13 @@ class _RecordMessage:
 class FormatDispatcher:
     """Detects, decodes and transforms; ``pinned`` is ``TRACELINK_LOG_FORMAT``."""
 
-    __slots__ = ("_pinned", "_transformer")
+    __slots__ = ("_limit", "_pinned", "_transform_record", "_transformer")
 
     def __init__(self, transformer: Transformer, pinned: str = AUTO) -> None:
         self._transformer = transformer
         self._pinned = pinned
+        self._limit = transformer.limits.max_message_bytes
+        self._transform_record = transformer.transform_record
 
     def process(self, message: Message, ingested: str) -> IndexAction | DeadLetter | Processed:
         """The outcome of ``message`` (see the module docstring). An ECS message — the usual
@@ -138,13 +140,13 @@ class FormatDispatcher:
         # it is), its bytes are what the transform's digest covers.
         value = orjson.dumps(record.fields)
         size = len(value)
-        if size > self._transformer.limits.max_message_bytes:
+        if size > self._limit:
             result: IndexAction | DeadLetter = DeadLetter(
                 TOO_LARGE, f"record of {size} bytes as JSON exceeds the message limit", message
             )
         else:
             dressed = _RecordMessage(message, value, headers)
-            result = self._transformer.transform_record(record.fields, size, dressed, ingested)
+            result = self._transform_record(record.fields, size, dressed, ingested)
         index = record.index
         if type(result) is not IndexAction:
             assert isinstance(result, DeadLetter)

@@ -56,10 +56,11 @@ then resource)                              exporter's ECS mode); a key already 
 A record with no ``service.name`` is indexed without one and flagged ``missing_service``.
 
 A message that claims the format and does not satisfy it is a dead letter of the whole
-message: a protobuf that does not parse (truncated, corrupt), one whose messages carry
-fields an ``ExportLogsServiceRequest`` does not have (a traces or metrics payload on the
-log topic), OTLP/JSON whose structure is wrong (``resourceLogs`` not a list, a record not
-an object, a field of the wrong type), or a payload with no log record at all.
+message: a protobuf that does not parse (truncated, corrupt); one whose log records hold
+only fields a ``LogRecord`` does not have (a traces or metrics payload on the log topic;
+unknown fields beside known content are a newer OTLP version's and are accepted); OTLP/JSON
+whose structure is wrong (``resourceLogs`` not a list, a record not an object, a field of
+the wrong type); or a payload with no log record at all.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ from typing import Any, Final
 
 import orjson
 from google.protobuf import json_format, unknown_fields
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
@@ -242,16 +243,12 @@ def decode_proto(value: bytes, origin: Origin) -> list[Record] | Rejected:
 
 
 def _proto_records(request: ExportLogsServiceRequest, origin: Origin) -> Iterator[Record]:
-    _check_known(request)
     index = 0
     for resource_logs in request.resource_logs:
-        _check_known(resource_logs)
-        _check_known(resource_logs.resource)
         resource = _split_resource(
             [(kv.key, _proto_any(kv.value)) for kv in resource_logs.resource.attributes]
         )
         for scope_logs in resource_logs.scope_logs:
-            _check_known(scope_logs)
             proto_scope = scope_logs.scope
             scope = _Scope(
                 proto_scope.name,
@@ -259,7 +256,7 @@ def _proto_records(request: ExportLogsServiceRequest, origin: Origin) -> Iterato
                 [(kv.key, _proto_any(kv.value)) for kv in proto_scope.attributes],
             )
             for log_record in scope_logs.log_records:
-                _check_known(log_record)
+                _check_log_record(log_record)
                 record = _build(_proto_fields(log_record), resource, scope, origin, index)
                 # Rendered only if this record turns out to be a dead letter.
                 record.alone = partial(_proto_alone, resource_logs, scope_logs, log_record)
@@ -267,12 +264,21 @@ def _proto_records(request: ExportLogsServiceRequest, origin: Origin) -> Iterato
                 index += 1
 
 
-def _check_known(message: Message) -> None:
-    """A payload of another signal parses (protobuf skips fields it does not know), but
-    leaves unknown fields behind: that is how a traces or metrics payload shows."""
-    if len(unknown_fields.UnknownFieldSet(message)) > 0:
+def _check_log_record(record: LogRecord) -> None:
+    """A payload of another signal parses too (protobuf keeps fields it does not know, or
+    of the wrong wire type, as unknown fields): its "log records" hold nothing a LogRecord
+    has. A record with unknown fields *and* content is a newer OTLP version's: accepted."""
+    if (
+        len(unknown_fields.UnknownFieldSet(record)) > 0
+        and not record.time_unix_nano
+        and not record.observed_time_unix_nano
+        and not record.severity_number
+        and not record.severity_text
+        and not record.HasField("body")
+        and not record.attributes
+    ):
         raise _InvalidError(
-            f"protobuf parsed, but its {type(message).__name__} carries fields it does not "
+            "protobuf parsed, but its log records carry only fields a LogRecord does not "
             "have: not an ExportLogsServiceRequest (a traces or metrics payload?)"
         )
 
@@ -648,18 +654,17 @@ def _build(
     flags: list[str] = []
     invalid: dict[str, str] = {}
     doc = _fixed(fields, scope, invalid, flags)
-    attributes = fields.attributes
-    uid = None
-    for key, value in attributes:
-        if key == _UID and type(value) is str and value:
-            uid = value
-            break
-    doc["event.id"] = uid or f"{origin.topic}-{origin.partition}-{origin.offset}-{index}"
+    # event.id is held first (an attribute may not take it), filled after the attributes.
+    doc["event.id"] = None
     prefixes = set(_fixed_prefixes(tuple(doc)))
     flat = _Flat(doc, prefixes)
-    for key, value in attributes:
-        if key != _UID or value != uid:
+    uid = None
+    for key, value in fields.attributes:
+        if uid is None and key == _UID and type(value) is str and value:
+            uid = value
+        else:
             flat.attribute(_RECORD_ECS.get(key, key), value)
+    doc["event.id"] = uid or f"{origin.topic}-{origin.partition}-{origin.offset}-{index}"
     for key, value in scope.attributes:
         flat.attribute(key, value)
     if resource.blockers.isdisjoint(doc) and prefixes.isdisjoint(resource.flat.doc):

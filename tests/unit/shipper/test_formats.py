@@ -483,3 +483,18 @@ def test_the_timestamp_fast_path_formats_as_the_shared_formatter() -> None:
     for micros in (0, 999_999, 1_000_000, 1_795_343_027_123_456, 1_795_343_027_999_999):
         assert _rfc3339(micros) == format_rfc3339_us(micros)
         assert _rfc3339(micros + 1) == format_rfc3339_us(micros + 1)
+
+
+def test_a_record_with_fields_of_a_newer_otlp_version_is_accepted() -> None:
+    request = sdk_request([({"service.name": "x"}, [LogSpec("from the future")])])
+    value = request.SerializeToString()
+    # Field 99 (varint 1) inside the log record: unknown to these classes, as a field added
+    # by a later OTLP version would be. Rebuild the nested lengths around it.
+    record = request.resource_logs[0].scope_logs[0].log_records[0].SerializeToString()
+    extended = record + bytes([0x98, 0x06, 0x01])
+    scope = request.resource_logs[0].scope_logs[0]
+    scope.ClearField("log_records")
+    scope.log_records.add().ParseFromString(extended)
+    value = request.SerializeToString()
+    (decoded,) = records(otlp.decode_proto(value, ORIGIN))
+    assert decoded.fields["message"] == "from the future"
