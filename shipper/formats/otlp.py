@@ -82,7 +82,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
 from shipper.formats._record import Origin, Record, Rejected
 from shipper.formats.otel_json import FLAG_MISSING_SERVICE
 from tracelink.levels import severity_number_level
-from tracelink.times import MAX_EPOCH_US, format_rfc3339_us
+from tracelink.times import MAX_EPOCH_US, format_rfc3339_us_fast
 
 __all__ = [
     "INVALID_OTLP_JSON",
@@ -269,13 +269,14 @@ def _check_log_record(record: LogRecord) -> None:
     of the wrong wire type, as unknown fields): its "log records" hold nothing a LogRecord
     has. A record with unknown fields *and* content is a newer OTLP version's: accepted."""
     if (
-        len(unknown_fields.UnknownFieldSet(record)) > 0
-        and not record.time_unix_nano
+        # The content first: a real record stops here without the unknown-field scan.
+        not record.time_unix_nano
         and not record.observed_time_unix_nano
         and not record.severity_number
         and not record.severity_text
         and not record.HasField("body")
         and not record.attributes
+        and len(unknown_fields.UnknownFieldSet(record)) > 0
     ):
         raise _InvalidError(
             "protobuf parsed, but its log records carry only fields a LogRecord does not "
@@ -677,19 +678,6 @@ def _build(
     return Record(doc, index, flags, invalid or None)
 
 
-# The records of a payload share their second: its text is formatted once (by the shared
-# formatter), the microseconds appended.
-_last_second: list[Any] = [-1, ""]
-
-
-def _rfc3339(micros: int) -> str:
-    second, fraction = divmod(micros, 1_000_000)
-    if second != _last_second[0]:
-        _last_second[0] = second
-        _last_second[1] = format_rfc3339_us(second * 1_000_000)[:19]
-    return f"{_last_second[1]}.{fraction:06d}Z"
-
-
 _SHAPE_PREFIXES: dict[tuple[str, ...], frozenset[str]] = {}
 
 
@@ -713,7 +701,7 @@ def _fixed(
     if stamp:
         micros = stamp // 1000
         # Out of date_nanos range: the transform keeps the text and uses the Kafka time.
-        doc["@timestamp"] = _rfc3339(micros) if micros <= MAX_EPOCH_US else str(stamp)
+        doc["@timestamp"] = format_rfc3339_us_fast(micros) if micros <= MAX_EPOCH_US else str(stamp)
     level = fields.severity_text.strip().lower() or severity_number_level(fields.severity_number)
     if level:
         doc["log.level"] = level
