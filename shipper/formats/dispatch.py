@@ -70,6 +70,9 @@ class Processed:
     letters: list[DeadLetter]
 
 
+_UNPLANNED: Final = object()
+
+
 class _RecordMessage:
     """A decoded record dressed as the message it came in, for the transform: its value is
     the record's own JSON (the transform's digest and derived ID cover the record, not the
@@ -124,29 +127,58 @@ class FormatDispatcher:
         # One-record formats keep the message's headers (its traceparent is the record's);
         # a multi-record payload's headers say nothing about any one record.
         headers = message.headers if fmt == OTEL_JSON else None
+        # One dressed message for all the records, its value set per record: the transform
+        # keeps no reference to it (an action gets the original message back, a dead letter
+        # is made anew with it), and a payload has hundreds of records.
+        dressed = _RecordMessage(message, b"", headers)
+        plans: dict[object, object | None] = {}  # per record shape (see Record.shape)
+        origin = f"{message.topic}/{message.partition}/{message.offset}#"
         for record in decoded:
-            self._record(record, message, headers, ingested, processed)
+            self._record(record, message, dressed, plans, origin, ingested, processed)
         return processed
 
-    def _record(
+    def _transform(
+        self,
+        record: Record,
+        size: int,
+        dressed: _RecordMessage,
+        plans: dict[object, object | None],
+        ingested: str,
+    ) -> IndexAction | DeadLetter:
+        """The transform of one record, with its shape's plan when it has one."""
+        shape = record.shape
+        if shape is not None:
+            plan = plans.get(shape, _UNPLANNED)
+            if plan is _UNPLANNED:
+                plan = plans[shape] = self._transformer.plan(record.fields)
+            if plan is not None:
+                return self._transformer.transform_planned(
+                    plan, record.fields, size, dressed, ingested
+                )
+        return self._transform_record(record.fields, size, dressed, ingested)
+
+    def _record(  # noqa: PLR0917 - the per-record step of process, kept flat
         self,
         record: Record,
         message: Message,
-        headers: Any,
+        dressed: _RecordMessage,
+        plans: dict[object, object | None],
+        origin: str,
         ingested: str,
         processed: Processed,
     ) -> None:
         # Its JSON: its size decides how the transform bounds it (the dict itself is used as
         # it is), its bytes are what the transform's digest covers.
-        value = orjson.dumps(record.fields)
+        fields = record.fields
+        value = orjson.dumps(fields)
         size = len(value)
         if size > self._limit:
             result: IndexAction | DeadLetter = DeadLetter(
                 TOO_LARGE, f"record of {size} bytes as JSON exceeds the message limit", message
             )
         else:
-            dressed = _RecordMessage(message, value, headers)
-            result = self._transform_record(record.fields, size, dressed, ingested)
+            dressed.value = value
+            result = self._transform(record, size, dressed, plans, ingested)
         index = record.index
         if type(result) is not IndexAction:
             assert isinstance(result, DeadLetter)
@@ -162,7 +194,7 @@ class FormatDispatcher:
         meta = result.source.get("tracelink")
         if type(meta) is dict:
             if index is not None:
-                meta["origin"] = f"{meta.get('origin')}#{index}"
+                meta["origin"] = f"{origin}{index}"  # the transform's origin, and the index
             if record.invalid:
                 invalid = meta.setdefault("invalid", {})
                 if type(invalid) is dict:

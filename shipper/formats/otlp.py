@@ -175,15 +175,20 @@ class _Flat:
         doc[key] = value
         return True
 
-    def attribute(self, key: str, value: Any) -> None:
-        """An attribute at its own key, or ``labels.<key with _>`` when taken or reserved."""
-        if value is None or self.add(key, value):
-            return
+    def attribute(self, key: str, value: Any) -> str | None:
+        """An attribute at its own key, or ``labels.<key with _>`` when taken or reserved;
+        returns the key it took (``None``: dropped). Where it goes depends on the keys
+        already there and on ``value is None`` only (what :func:`_build_fast` relies on)."""
+        if value is None:
+            return None
+        if self.add(key, value):
+            return key
         label = "labels." + (key.replace(".", "_") or "_")
         while not self.add(label, value):
             if "labels" in self.doc:
-                return  # an attribute named "labels" took it: the first value stays
+                return None  # an attribute named "labels" took it: the first value stays
             label += "_"
+        return label
 
 
 @dataclass(slots=True)
@@ -255,9 +260,11 @@ def _proto_records(request: ExportLogsServiceRequest, origin: Origin) -> Iterato
                 proto_scope.version,
                 [(kv.key, _proto_any(kv.value)) for kv in proto_scope.attributes],
             )
+            layouts: dict[Any, _Layout] = {}
             for log_record in scope_logs.log_records:
                 _check_log_record(log_record)
-                record = _build(_proto_fields(log_record), resource, scope, origin, index)
+                fields = _proto_fields(log_record)
+                record = _build_fast(fields, resource, scope, origin, index, layouts=layouts)
                 # Rendered only if this record turns out to be a dead letter.
                 record.alone = partial(_proto_alone, resource_logs, scope_logs, log_record)
                 yield record
@@ -311,16 +318,22 @@ def _double(value: float) -> float | str:
 def _proto_fields(record: LogRecord) -> _Fields:
     body_kind = ""
     body: Any = None
-    if record.HasField("body"):
-        kind = record.body.WhichOneof("value")
+    value = record.body
+    # A non-empty string_value can only be the string member (a oneof): the usual body
+    # is read without WhichOneof, ~0.2 µs a call on this hot path.
+    text = value.string_value
+    if text:
+        body, body_kind = text, "string"
+    elif record.HasField("body"):
+        kind = value.WhichOneof("value")
         if kind == "string_value":
-            body, body_kind = record.body.string_value, "string"
+            body, body_kind = text, "string"
         elif kind == "bytes_value":
-            body, body_kind = _proto_any(record.body), "bytes"
+            body, body_kind = _proto_any(value), "bytes"
         elif kind in ("kvlist_value", "array_value"):
-            body, body_kind = _proto_any(record.body), "structured"
+            body, body_kind = _proto_any(value), "structured"
         elif kind is not None:
-            body, body_kind = _proto_any(record.body), "scalar"
+            body, body_kind = _proto_any(value), "scalar"
     trace_id = record.trace_id
     span_id = record.span_id
     # Positional: one call per record on the hot path.
@@ -331,7 +344,11 @@ def _proto_fields(record: LogRecord) -> _Fields:
         record.severity_text,
         body,
         body_kind,
-        [(kv.key, _proto_any(kv.value)) for kv in record.attributes],
+        # The same shortcut for string values (an empty one: _proto_any says what it is).
+        [
+            (kv.key, (any_value := kv.value).string_value or _proto_any(any_value))
+            for kv in record.attributes
+        ],
         record.flags,
         trace_id.hex(),
         len(trace_id),
@@ -630,6 +647,94 @@ def _split_resource(attributes: _Attributes) -> _Resource:
     for key, value in other:
         flat.attribute(key, value)
     return _Resource(flat, frozenset(flat.doc.keys() | flat.prefixes), has_service)
+
+
+@dataclass(slots=True, eq=False)  # hashed by identity: it is a record's shape
+class _Layout:
+    """Where one record shape's attributes go, and the scope's and resource's fields after
+    them: what :func:`_build` decides key by key, decided once per shape (see
+    :func:`_build_fast`)."""
+
+    targets: tuple[str | None, ...]  # per record attribute: its key (None: dropped)
+    tail: dict[str, Any]  # the scope's attributes and the resource's fields, placed
+    scalar: bool  # no object or array among the fields outside the record's attributes
+
+
+# Stands for a record attribute's value while a layout is worked out: placement depends on
+# whether a value is None, never on the value itself.
+_PLACEHOLDER: Final = object()
+_NONE_KEY: Final = object()  # a shape's mark for an attribute whose value is None
+
+
+def _build_fast(
+    fields: _Fields,
+    resource: _Resource,
+    scope: _Scope,
+    origin: Origin,
+    index: int,
+    *,
+    layouts: dict[Any, _Layout],
+) -> Record:
+    """:func:`_build`, hand-optimised for the hot path of payloads; ``layouts`` is the cache
+    of one scope of one payload (its records share resource and scope).
+
+    Why: placing attributes key by key (collision and reserved-key checks against every
+    field before them) was ~2.5 µs of a record's ~20 µs through the shipper, and it depends
+    only on the fixed fields present, the attribute keys and which values are None — the
+    same for the hundred records of a payload. A record with a ``log.record.uid`` (whose
+    placement depends on its value) takes the plain :func:`_build`, which is this
+    function's test oracle.
+    """
+    attributes = fields.attributes
+    shape_keys = tuple([key if value is not None else _NONE_KEY for key, value in attributes])
+    if _UID in shape_keys:
+        return _build(fields, resource, scope, origin, index)
+    flags: list[str] = []
+    invalid: dict[str, str] = {}
+    doc = _fixed(fields, scope, invalid, flags)
+    shape = (tuple(doc), shape_keys)
+    layout = layouts.get(shape)
+    if layout is None:
+        layout = layouts[shape] = _layout(shape[0], shape_keys, resource, scope)
+    doc["event.id"] = f"{origin.topic}-{origin.partition}-{origin.offset}-{index}"
+    scalar = layout.scalar
+    for target, (_, value) in zip(layout.targets, attributes, strict=True):
+        if target is not None:
+            doc[target] = value
+            if scalar and type(value) in _CONTAINERS:
+                scalar = False
+    doc.update(layout.tail)
+    if not resource.has_service:
+        flags.append(FLAG_MISSING_SERVICE)
+    return Record(doc, index, flags, invalid or None, shape=layout if scalar else None)
+
+
+def _layout(
+    fixed: tuple[str, ...], shape_keys: tuple[Any, ...], resource: _Resource, scope: _Scope
+) -> _Layout:
+    """:func:`_build`'s placement, step by step, with placeholders for the record's values."""
+    doc: dict[str, Any] = dict.fromkeys(fixed, _PLACEHOLDER)
+    doc["event.id"] = _PLACEHOLDER
+    prefixes = set(_fixed_prefixes(tuple(doc)))
+    flat = _Flat(doc, prefixes)
+    targets = tuple(
+        None if key is _NONE_KEY else flat.attribute(_RECORD_ECS.get(key, key), _PLACEHOLDER)
+        for key in shape_keys
+    )
+    placed = len(doc)
+    for key, value in scope.attributes:
+        flat.attribute(key, value)
+    if resource.blockers.isdisjoint(doc) and prefixes.isdisjoint(resource.flat.doc):
+        doc.update(resource.flat.doc)
+    else:
+        for key, value in resource.flat.doc.items():
+            flat.attribute(key, value)
+    tail = dict(list(doc.items())[placed:])
+    scalar = "body.structured" not in doc and all(type(v) not in _CONTAINERS for v in tail.values())
+    return _Layout(targets, tail, scalar)
+
+
+_CONTAINERS: Final = (dict, list)
 
 
 # The proper prefixes of the fields _build sets itself (they cannot collide with each other).
