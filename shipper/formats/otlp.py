@@ -813,11 +813,20 @@ def _fixed(
     if fields.severity_number:
         doc["event.severity"] = fields.severity_number
     _body(doc, fields)
-    trace_id = _id(fields.trace_id, fields.trace_bytes, _TRACE_BYTES, "trace", invalid, flags)
+    # The usual IDs (right length, not all zero) inline; the others as _id says.
+    trace_hex = fields.trace_id
+    if fields.trace_bytes == _TRACE_BYTES and trace_hex.strip("0"):
+        trace_id: str | None = trace_hex.lower()
+    else:
+        trace_id = _id(trace_hex, fields.trace_bytes, _TRACE_BYTES, "trace", invalid, flags)
     if trace_id is not None:
         doc["trace.id"] = trace_id
         doc["trace.sampled"] = bool(fields.flags & 0x01)
-    span_id = _id(fields.span_id, fields.span_bytes, _SPAN_BYTES, "span", invalid, flags)
+    span_hex = fields.span_id
+    if fields.span_bytes == _SPAN_BYTES and span_hex.strip("0"):
+        span_id: str | None = span_hex.lower()
+    else:
+        span_id = _id(span_hex, fields.span_bytes, _SPAN_BYTES, "span", invalid, flags)
     if span_id is not None:
         doc["span.id"] = span_id
     if scope.name:
