@@ -178,7 +178,7 @@ class _Flat:
     def attribute(self, key: str, value: Any) -> str | None:
         """An attribute at its own key, or ``labels.<key with _>`` when taken or reserved;
         returns the key it took (``None``: dropped). Where it goes depends on the keys
-        already there and on ``value is None`` only (what :func:`_build_fast` relies on)."""
+        already there and on ``value is None`` only (what :func:`_proto_record` relies on)."""
         if value is None:
             return None
         if self.add(key, value):
@@ -263,8 +263,7 @@ def _proto_records(request: ExportLogsServiceRequest, origin: Origin) -> Iterato
             layouts: dict[Any, _Layout] = {}
             for log_record in scope_logs.log_records:
                 _check_log_record(log_record)
-                fields = _proto_fields(log_record)
-                record = _build_fast(fields, resource, scope, origin, index, layouts=layouts)
+                record = _proto_record(log_record, resource, scope, origin, index, layouts=layouts)
                 # Rendered only if this record turns out to be a dead letter.
                 record.alone = partial(_proto_alone, resource_logs, scope_logs, log_record)
                 yield record
@@ -315,25 +314,38 @@ def _double(value: float) -> float | str:
     return value if math.isfinite(value) else str(value)
 
 
-def _proto_fields(record: LogRecord) -> _Fields:
-    body_kind = ""
-    body: Any = None
+def _proto_body(record: LogRecord) -> tuple[Any, str]:
+    """A record's body and its kind (see :class:`_Fields`)."""
     value = record.body
     # A non-empty string_value can only be the string member (a oneof): the usual body
     # is read without WhichOneof, ~0.2 µs a call on this hot path.
     text = value.string_value
     if text:
-        body, body_kind = text, "string"
-    elif record.HasField("body"):
+        return text, "string"
+    if record.HasField("body"):
         kind = value.WhichOneof("value")
         if kind == "string_value":
-            body, body_kind = text, "string"
-        elif kind == "bytes_value":
-            body, body_kind = _proto_any(value), "bytes"
-        elif kind in ("kvlist_value", "array_value"):
-            body, body_kind = _proto_any(value), "structured"
-        elif kind is not None:
-            body, body_kind = _proto_any(value), "scalar"
+            return text, "string"
+        if kind == "bytes_value":
+            return _proto_any(value), "bytes"
+        if kind in ("kvlist_value", "array_value"):
+            return _proto_any(value), "structured"
+        if kind is not None:
+            return _proto_any(value), "scalar"
+    return None, ""
+
+
+def _proto_attributes(record: LogRecord) -> _Attributes:
+    # A non-empty string_value is the string member (as for the body); an empty one:
+    # _proto_any says what the value is.
+    return [
+        (kv.key, (any_value := kv.value).string_value or _proto_any(any_value))
+        for kv in record.attributes
+    ]
+
+
+def _proto_fields(record: LogRecord) -> _Fields:
+    body, body_kind = _proto_body(record)
     trace_id = record.trace_id
     span_id = record.span_id
     # Positional: one call per record on the hot path.
@@ -344,11 +356,7 @@ def _proto_fields(record: LogRecord) -> _Fields:
         record.severity_text,
         body,
         body_kind,
-        # The same shortcut for string values (an empty one: _proto_any says what it is).
-        [
-            (kv.key, (any_value := kv.value).string_value or _proto_any(any_value))
-            for kv in record.attributes
-        ],
+        _proto_attributes(record),
         record.flags,
         trace_id.hex(),
         len(trace_id),
@@ -653,7 +661,7 @@ def _split_resource(attributes: _Attributes) -> _Resource:
 class _Layout:
     """Where one record shape's attributes go, and the scope's and resource's fields after
     them: what :func:`_build` decides key by key, decided once per shape (see
-    :func:`_build_fast`)."""
+    :func:`_proto_record`)."""
 
     targets: tuple[str | None, ...]  # per record attribute: its key (None: dropped)
     tail: dict[str, Any]  # the scope's attributes and the resource's fields, placed
@@ -666,8 +674,8 @@ _PLACEHOLDER: Final = object()
 _NONE_KEY: Final = object()  # a shape's mark for an attribute whose value is None
 
 
-def _build_fast(
-    fields: _Fields,
+def _proto_record(
+    log_record: LogRecord,
     resource: _Resource,
     scope: _Scope,
     origin: Origin,
@@ -675,23 +683,43 @@ def _build_fast(
     *,
     layouts: dict[Any, _Layout],
 ) -> Record:
-    """:func:`_build`, hand-optimised for the hot path of payloads; ``layouts`` is the cache
-    of one scope of one payload (its records share resource and scope).
+    """``_build(_proto_fields(log_record), …)``, hand-optimised for the hot path of payloads;
+    ``layouts`` is the cache of one scope of one payload (its records share resource and
+    scope).
 
     Why: placing attributes key by key (collision and reserved-key checks against every
-    field before them) was ~2.5 µs of a record's ~20 µs through the shipper, and it depends
+    field before them) was ~2.5 µs of a record's ~21 µs through the shipper, and it depends
     only on the fixed fields present, the attribute keys and which values are None — the
-    same for the hundred records of a payload. A record with a ``log.record.uid`` (whose
-    placement depends on its value) takes the plain :func:`_build`, which is this
-    function's test oracle.
+    same for the hundred records of a payload; the fields go from the message to the
+    document without a :class:`_Fields` in between. A record with a ``log.record.uid``
+    (whose placement depends on its value) takes the plain path, which is this function's
+    test oracle.
     """
-    attributes = fields.attributes
+    attributes = _proto_attributes(log_record)
     shape_keys = tuple([key if value is not None else _NONE_KEY for key, value in attributes])
     if _UID in shape_keys:
-        return _build(fields, resource, scope, origin, index)
+        return _build(_proto_fields(log_record), resource, scope, origin, index)
     flags: list[str] = []
     invalid: dict[str, str] = {}
-    doc = _fixed(fields, scope, invalid, flags)
+    body, body_kind = _proto_body(log_record)
+    trace_id = log_record.trace_id
+    span_id = log_record.span_id
+    doc = _fixed(
+        log_record.time_unix_nano or log_record.observed_time_unix_nano,
+        log_record.severity_text,
+        log_record.severity_number,
+        body,
+        body_kind,
+        trace_id.hex(),
+        len(trace_id),
+        span_id.hex(),
+        len(span_id),
+        log_record.flags,
+        log_record.event_name,
+        scope,
+        invalid,
+        flags,
+    )
     shape = (tuple(doc), shape_keys)
     layout = layouts.get(shape)
     if layout is None:
@@ -759,7 +787,7 @@ def _build(
     """One record's ECS document (before the transform), flags and invalid IDs."""
     flags: list[str] = []
     invalid: dict[str, str] = {}
-    doc = _fixed(fields, scope, invalid, flags)
+    doc = _fixed_of(fields, scope, invalid, flags)
     # event.id is held first (an attribute may not take it), filled after the attributes.
     doc["event.id"] = None
     prefixes = set(_fixed_prefixes(tuple(doc)))
@@ -797,57 +825,89 @@ def _fixed_prefixes(shape: tuple[str, ...]) -> frozenset[str]:
     return found
 
 
-def _fixed(
+def _fixed_of(
     fields: _Fields, scope: _Scope, invalid: dict[str, str], flags: list[str]
 ) -> dict[str, Any]:
-    """The fields the mapping sets itself (keys of ``_FIXED_PREFIXES`` and top-level ones)."""
+    """:func:`_fixed` of a record's fields."""
+    return _fixed(
+        fields.time_ns or fields.observed_ns,
+        fields.severity_text,
+        fields.severity_number,
+        fields.body,
+        fields.body_kind,
+        fields.trace_id,
+        fields.trace_bytes,
+        fields.span_id,
+        fields.span_bytes,
+        fields.flags,
+        fields.event_name,
+        scope,
+        invalid,
+        flags,
+    )
+
+
+def _fixed(  # noqa: PLR0917 - one argument per field: no object per record
+    stamp: int,
+    severity_text: str,
+    severity_number: int,
+    body: Any,
+    body_kind: str,
+    trace_hex: str,
+    trace_bytes: int,
+    span_hex: str,
+    span_bytes: int,
+    trace_flags: int,
+    event_name: str,
+    scope: _Scope,
+    invalid: dict[str, str],
+    flags: list[str],
+) -> dict[str, Any]:
+    """The fields the mapping sets itself (keys of ``_FIXED_PREFIXES`` and top-level ones);
+    ``stamp`` is ``timeUnixNano``, else ``observedTimeUnixNano``."""
     doc: dict[str, Any] = {}
-    stamp = fields.time_ns or fields.observed_ns
     if stamp:
         micros = stamp // 1000
         # Out of date_nanos range: the transform keeps the text and uses the Kafka time.
         doc["@timestamp"] = format_rfc3339_us_fast(micros) if micros <= MAX_EPOCH_US else str(stamp)
-    level = fields.severity_text.strip().lower() or severity_number_level(fields.severity_number)
+    level = severity_text.strip().lower() or severity_number_level(severity_number)
     if level:
         doc["log.level"] = level
-    if fields.severity_number:
-        doc["event.severity"] = fields.severity_number
-    _body(doc, fields)
+    if severity_number:
+        doc["event.severity"] = severity_number
+    _body(doc, body_kind, body)
     # The usual IDs (right length, not all zero) inline; the others as _id says.
-    trace_hex = fields.trace_id
-    if fields.trace_bytes == _TRACE_BYTES and trace_hex.strip("0"):
+    if trace_bytes == _TRACE_BYTES and trace_hex.strip("0"):
         trace_id: str | None = trace_hex.lower()
     else:
-        trace_id = _id(trace_hex, fields.trace_bytes, _TRACE_BYTES, "trace", invalid, flags)
+        trace_id = _id(trace_hex, trace_bytes, _TRACE_BYTES, "trace", invalid, flags)
     if trace_id is not None:
         doc["trace.id"] = trace_id
-        doc["trace.sampled"] = bool(fields.flags & 0x01)
-    span_hex = fields.span_id
-    if fields.span_bytes == _SPAN_BYTES and span_hex.strip("0"):
+        doc["trace.sampled"] = bool(trace_flags & 0x01)
+    if span_bytes == _SPAN_BYTES and span_hex.strip("0"):
         span_id: str | None = span_hex.lower()
     else:
-        span_id = _id(span_hex, fields.span_bytes, _SPAN_BYTES, "span", invalid, flags)
+        span_id = _id(span_hex, span_bytes, _SPAN_BYTES, "span", invalid, flags)
     if span_id is not None:
         doc["span.id"] = span_id
     if scope.name:
         doc["log.logger"] = scope.name
     if scope.version:
         doc["otel.scope.version"] = scope.version
-    if fields.event_name:
-        doc["event.action"] = fields.event_name
+    if event_name:
+        doc["event.action"] = event_name
     return doc
 
 
-def _body(doc: dict[str, Any], fields: _Fields) -> None:
-    kind = fields.body_kind
+def _body(doc: dict[str, Any], kind: str, body: Any) -> None:
     if kind == "string":
-        doc["message"] = fields.body
+        doc["message"] = body
     elif kind == "structured":
-        doc["body.structured"] = fields.body
+        doc["body.structured"] = body
     elif kind == "scalar":
-        doc["message"] = orjson.dumps(fields.body).decode()
+        doc["message"] = orjson.dumps(body).decode()
     elif kind == "bytes":
-        doc["body.binary"] = fields.body
+        doc["body.binary"] = body
 
 
 def _id(  # noqa: PLR0917 - a private helper of _fixed, called twice

@@ -1,6 +1,6 @@
 """The OTLP hot paths against their plain references, on random payloads.
 
-Hand-optimised: attribute placement decided once per record shape (``otlp._build_fast``,
+Hand-optimised: attribute placement decided once per record shape (``otlp._proto_record``,
 oracle ``otlp._build``), string values read without ``WhichOneof`` (oracle: every value
 through ``_proto_any``), the per-second timestamp cache (oracle: the plain formatter), and
 one transform plan per record shape of a payload (``Transformer.transform_planned``, oracle
@@ -67,9 +67,10 @@ def _plain_fields(record: LogRecord) -> Any:
     )
 
 
-def _plain_build(*args: Any, layouts: Any) -> Any:
+def _plain_record(log_record: LogRecord, *args: Any, layouts: Any) -> Any:
     del layouts
-    return otlp._build(*args)  # no shape: the dispatcher takes transform_record
+    # No shape: the dispatcher takes transform_record.
+    return otlp._build(_plain_fields(log_record), *args)
 
 
 def _outcomes(value: bytes, limits: Limits) -> list[Any]:
@@ -103,7 +104,7 @@ def test_fast_paths_write_what_the_plain_paths_write(
     fast = _outcomes(value, limits)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(otlp, "_proto_fields", _plain_fields)
-        patch.setattr(otlp, "_build_fast", _plain_build)
+        patch.setattr(otlp, "_proto_record", _plain_record)
         patch.setattr(otlp, "format_rfc3339_us_fast", format_rfc3339_us)
         plain = _outcomes(value, limits)
     assert fast == plain
@@ -117,7 +118,7 @@ def test_fast_record_building_matches_the_plain_mapping(rng: random.Random) -> N
     fast = otlp.decode_proto(request.SerializeToString(), origin)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(otlp, "_proto_fields", _plain_fields)
-        patch.setattr(otlp, "_build_fast", _plain_build)
+        patch.setattr(otlp, "_proto_record", _plain_record)
         plain = otlp.decode_proto(request.SerializeToString(), origin)
     if isinstance(plain, list):
         assert isinstance(fast, list)
