@@ -589,11 +589,18 @@ class Transformer:
             return None
         return _plan_for(record, list(record.values()), self._limits.max_depth)
 
-    def transform_planned(
-        self, plan: object, record: dict[str, Any], size: int, message: Message, ingested: str
+    def transform_planned(  # noqa: PLR0917 - the hot path's call, positional
+        self,
+        plan: object,
+        record: dict[str, Any],
+        size: int,
+        message: Message,
+        ingested: str,
+        origin: str | None = None,
     ) -> IndexAction | DeadLetter:
         """:meth:`transform_record` for a record of the same keys, in the same order, as the
-        one ``plan`` was made for, with no object or array among its values.
+        one ``plan`` was made for, with no object or array among its values; ``origin``, when
+        given, is the ``tracelink.origin`` to write (else ``<topic>/<partition>/<offset>``).
 
         Why: a decoded payload's records share their shape, and looking the plan up again
         for each (a tuple of the keys and one of the value types, hashed) cost ~1 µs of the
@@ -608,7 +615,7 @@ class Transformer:
                 self._window = (ingested, *_date_window(ingested, days))
             try:
                 action = self._express(
-                    plan, list(record.values()), self._small_walk, message, ingested
+                    plan, list(record.values()), self._small_walk, message, ingested, origin
                 )
             except TypeError:
                 action = None  # a value of another type than the plan's: the full treatment
@@ -645,8 +652,14 @@ class Transformer:
             return DeadLetter(TOO_DEEP, f"nested deeper than {walk.max_depth} levels", message)
         return self._finish(doc, walk, message, ingested)
 
-    def _express(
-        self, plan: _Plan, values: list[Any], walk: _Walk, message: Message, ingested: str
+    def _express(  # noqa: PLR0917 - a private step of the hot path
+        self,
+        plan: _Plan,
+        values: list[Any],
+        walk: _Walk,
+        message: Message,
+        ingested: str,
+        origin: str | None = None,
     ) -> IndexAction | None:
         """The usual record in one step, or ``None`` when a value needs the full treatment."""
         timestamp_at, trace_at, span_at, event_at = plan.express_positions
@@ -670,7 +683,7 @@ class Transformer:
         values.append(ingested)
         values.append(
             {
-                "origin": f"{message.topic}/{message.partition}/{message.offset}",
+                "origin": origin or f"{message.topic}/{message.partition}/{message.offset}",
                 "timestamp_source": "record",
                 "digest": _digest(message.value),  # type: ignore[arg-type]
             }

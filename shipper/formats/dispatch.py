@@ -137,13 +137,14 @@ class FormatDispatcher:
             self._record(record, message, dressed, plans, origin, ingested, processed)
         return processed
 
-    def _transform(
+    def _transform(  # noqa: PLR0917 - a private step of the per-record loop
         self,
         record: Record,
         size: int,
         dressed: _RecordMessage,
         plans: dict[object, object | None],
         ingested: str,
+        origin: str | None,
     ) -> IndexAction | DeadLetter:
         """The transform of one record, with its shape's plan when it has one."""
         shape = record.shape
@@ -153,7 +154,7 @@ class FormatDispatcher:
                 plan = plans[shape] = self._transformer.plan(record.fields)
             if plan is not None:
                 return self._transformer.transform_planned(
-                    plan, record.fields, size, dressed, ingested
+                    plan, record.fields, size, dressed, ingested, origin
                 )
         return self._transform_record(record.fields, size, dressed, ingested)
 
@@ -169,17 +170,18 @@ class FormatDispatcher:
     ) -> None:
         # Its JSON: its size decides how the transform bounds it (the dict itself is used as
         # it is), its bytes are what the transform's digest covers.
-        fields = record.fields
-        value = orjson.dumps(fields)
+        value = orjson.dumps(record.fields)
         size = len(value)
+        index = record.index
+        # The transform's origin, and the record's index in the message.
+        record_origin = None if index is None else f"{origin}{index}"
         if size > self._limit:
             result: IndexAction | DeadLetter = DeadLetter(
                 TOO_LARGE, f"record of {size} bytes as JSON exceeds the message limit", message
             )
         else:
             dressed.value = value
-            result = self._transform(record, size, dressed, plans, ingested)
-        index = record.index
+            result = self._transform(record, size, dressed, plans, ingested, record_origin)
         if type(result) is not IndexAction:
             assert isinstance(result, DeadLetter)
             if index is None or record.alone is None:
@@ -193,8 +195,8 @@ class FormatDispatcher:
         result.message = message
         meta = result.source.get("tracelink")
         if type(meta) is dict:
-            if index is not None:
-                meta["origin"] = f"{origin}{index}"  # the transform's origin, and the index
+            if record_origin is not None:
+                meta["origin"] = record_origin
             if record.invalid:
                 invalid = meta.setdefault("invalid", {})
                 if type(invalid) is dict:
