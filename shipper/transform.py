@@ -608,7 +608,7 @@ class Transformer:
         here; a record it does not fit takes :meth:`transform_record`, which is this
         method's test oracle.
         """
-        assert isinstance(plan, _Plan)
+        plan = cast(_Plan, plan)  # a handle from plan(): nothing else is ever passed
         if size <= self._small_limit and plan.express is not None:
             if self._window[0] is not ingested:
                 days = self._limits.timestamp_max_distance_days
@@ -679,7 +679,8 @@ class Transformer:
             and low <= timestamp[:10] <= high
         ):
             return None
-        plan.walk_containers(values, walk)
+        if plan.containers:
+            plan.walk_containers(values, walk)
         values.append(ingested)
         values.append(
             {

@@ -67,8 +67,8 @@ def _plain_fields(record: LogRecord) -> Any:
     )
 
 
-def _plain_record(log_record: LogRecord, *args: Any, layouts: Any) -> Any:
-    del layouts
+def _plain_record(log_record: LogRecord, *args: Any, **caches: Any) -> Any:
+    del caches
     # No shape: the dispatcher takes transform_record.
     return otlp._build(_plain_fields(log_record), *args)
 
