@@ -419,7 +419,8 @@ async def _export_logs(backends: _Backends, body: bytes, encoding: Encoding) -> 
     request = decode_logs(body, encoding)
     refused, reason = split_valid_logs(request)
     values, too_large = log_messages(request)
-    topic = backends.settings.log_topic
+    # The first of TRACELINK_LOG_TOPIC: the shipper of the same stack reads them all.
+    topic = backends.settings.produce_topic
     try:
         producer = await _producer(backends)
         for value, records in values:
