@@ -39,7 +39,17 @@ def candidates(actions: Sequence[IndexAction]) -> list[IndexAction]:
     """The 409'd actions worth checking: those whose ``_id`` does not cover the record's
     bytes (a producer's ``event.id``, an OTLP record's position); the message's derived ID
     does, so its 409 is always a replay."""
-    return [a for a in actions if a.doc_id != fallback_id(a.message) and _digest_of(a)]
+    # The records of one payload share their message: its ID is computed once.
+    derived: dict[int, str] = {}
+    out = []
+    for action in actions:
+        message = action.message
+        own = derived.get(id(message))
+        if own is None:
+            own = derived[id(message)] = fallback_id(message)
+        if action.doc_id != own and _digest_of(action):
+            out.append(action)
+    return out
 
 
 def reused_ids(

@@ -370,11 +370,12 @@ class Pipeline:
         count = self.metrics.event_id_409
         conflicts = []
         conflict_refs = []
+        derived: dict[int, str] = {}
         for action, ref in zip(actions, action_refs, strict=True):
             outcome = "conflict" if id(action) in reused else "replay"
             count.labels(self.metrics.service_label(_service_of(action)), outcome).inc()
             if outcome == "conflict":
-                conflicts.append(conflict_action(action, derived_id(ref)))
+                conflicts.append(conflict_action(action, derived_id(ref, derived)))
                 conflict_refs.append(ref)
         self.metrics.duplicates.inc(len(refs) - len(conflicts))
         if not conflicts:
