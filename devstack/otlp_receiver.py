@@ -25,8 +25,9 @@ open-telemetry/opentelemetry-proto) and the Collector's ``otlpreceiver/otlphttp.
 - 415 for any other content type, 405 for any other method (plain text, as the Collector);
 - 503 with ``Retry-After`` while Elasticsearch (traces) or Kafka (logs) cannot be written:
   OTel exporters retry on it. A retried trace request is idempotent (span ``_id`` s are
-  deterministic); a retried log request may be produced twice, as with the Collector
-  (the shipper's ``event.id`` makes the second copy a no-op in Elasticsearch).
+  deterministic); a retried log request may be produced twice, as with the Collector: a
+  record with a ``log.record.uid`` (its ``event.id``) is then a no-op the second time, one
+  without gets an ``event.id`` from its new Kafka position and is indexed again.
 
 Run as ``python -m devstack.otlp_receiver`` (configured by environment, as the other parts
 of the stack); ``GET /healthz`` answers 200 once it listens.
