@@ -25,8 +25,9 @@ open-telemetry/opentelemetry-proto) and the Collector's ``otlpreceiver/otlphttp.
 - 415 for any other content type, 405 for any other method (plain text, as the Collector);
 - 503 with ``Retry-After`` while Elasticsearch (traces) or Kafka (logs) cannot be written:
   OTel exporters retry on it. A retried trace request is idempotent (span ``_id`` s are
-  deterministic); a retried log request may be produced twice, as with the Collector
-  (the shipper's ``event.id`` makes the second copy a no-op in Elasticsearch).
+  deterministic); a retried log request may be produced twice, as with the Collector: a
+  record with a ``log.record.uid`` (its ``event.id``) is then a no-op the second time, one
+  without gets an ``event.id`` from its new Kafka position and is indexed again.
 
 Run as ``python -m devstack.otlp_receiver`` (configured by environment, as the other parts
 of the stack); ``GET /healthz`` answers 200 once it listens.
@@ -35,7 +36,6 @@ of the stack); ``GET /healthz`` answers 200 once it listens.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
@@ -60,6 +60,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from pydantic import Field
 
+from tracelink.otlp_json import (
+    SPAN_ID_BYTES,
+    TRACE_ID_BYTES,
+    InvalidIdError,
+    has_id_size,
+    ids_to_protobuf_json,
+)
 from tracelink.settings import ConfigError, ElasticsearchSettings, KafkaSettings, load_settings
 
 if TYPE_CHECKING:
@@ -150,31 +157,6 @@ def gunzip_bounded(body: bytes, limit: int) -> bytes:
     return out
 
 
-# OTLP/JSON spells trace and span IDs as hex, where protobuf's JSON mapping expects base64
-# (specification: "JSON Protobuf Encoding").
-_ID_KEYS: Final = frozenset(
-    {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
-)
-
-
-def _hex_ids_to_base64(node: Any) -> Any:
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            if key in _ID_KEYS and isinstance(value, str):
-                try:
-                    raw = bytes.fromhex(value)
-                except ValueError:
-                    raise BadRequestError(f"{key} {value[:40]!r} is not hex") from None
-                out[key] = base64.b64encode(raw).decode("ascii")
-            else:
-                out[key] = _hex_ids_to_base64(value)
-        return out
-    if isinstance(node, list):
-        return [_hex_ids_to_base64(item) for item in node]
-    return node
-
-
 def _decode(body: bytes, encoding: Encoding, message: Message) -> None:
     if encoding == "proto":
         try:
@@ -191,8 +173,11 @@ def _decode(body: bytes, encoding: Encoding, message: Message) -> None:
     if not isinstance(document, dict):
         raise BadRequestError("the JSON body is not an object")
     try:
-        # Receivers must ignore fields they do not know (specification).
-        json_format.ParseDict(_hex_ids_to_base64(document), message, ignore_unknown_fields=True)
+        # OTLP/JSON's hex IDs become the base64 protobuf's JSON mapping reads; receivers must
+        # ignore fields they do not know (specification).
+        json_format.ParseDict(ids_to_protobuf_json(document), message, ignore_unknown_fields=True)
+    except InvalidIdError as exc:
+        raise BadRequestError(str(exc)) from None
     except (json_format.ParseError, RecursionError, ValueError) as exc:
         raise BadRequestError(f"the JSON body is not OTLP: {exc}") from None
 
@@ -218,12 +203,6 @@ def encode_message(message: Message, encoding: Encoding) -> bytes:
     return str(json_format.MessageToJson(message, indent=None)).encode()
 
 
-def _valid_id(raw: bytes, size: int, *, optional: bool) -> bool:
-    if not raw:
-        return optional
-    return len(raw) == size and any(raw)
-
-
 def _remove_where(items: Any, refused: Callable[[Any], bool]) -> int:
     """Delete the items of a repeated protobuf field for which ``refused`` holds; how many."""
     doomed = [index for index, item in enumerate(items) if refused(item)]
@@ -233,17 +212,19 @@ def _remove_where(items: Any, refused: Callable[[Any], bool]) -> int:
 
 
 def _span_refused(span: Any) -> bool:
+    # Jaeger stores a span under its trace: both IDs are required and not all zero.
     return not (
-        _valid_id(span.trace_id, 16, optional=False)
-        and _valid_id(span.span_id, 8, optional=False)
-        and (not span.parent_span_id or len(span.parent_span_id) == 8)
+        len(span.trace_id) == TRACE_ID_BYTES
+        and any(span.trace_id)
+        and len(span.span_id) == SPAN_ID_BYTES
+        and any(span.span_id)
+        and has_id_size(span.parent_span_id, SPAN_ID_BYTES)
     )
 
 
 def _log_refused(record: Any) -> bool:
     return not (
-        (not record.trace_id or len(record.trace_id) == 16)
-        and (not record.span_id or len(record.span_id) == 8)
+        has_id_size(record.trace_id, TRACE_ID_BYTES) and has_id_size(record.span_id, SPAN_ID_BYTES)
     )
 
 
@@ -439,7 +420,8 @@ async def _export_logs(backends: _Backends, body: bytes, encoding: Encoding) -> 
     request = decode_logs(body, encoding)
     refused, reason = split_valid_logs(request)
     values, too_large = log_messages(request)
-    topic = backends.settings.log_topic
+    # The first of TRACELINK_LOG_TOPIC: the shipper of the same stack reads them all.
+    topic = backends.settings.produce_topic
     try:
         producer = await _producer(backends)
         for value, records in values:

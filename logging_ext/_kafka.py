@@ -47,6 +47,7 @@ from logging_ext._trace import TraceStamp, record_trace, traceparent
 from tracelink.backoff import backoff_delay
 from tracelink.errors import ConfigError
 from tracelink.kafka_security import KafkaSecurity, check_connection
+from tracelink.topics import check_topic_name
 
 __all__ = ["DEFAULT_QUEUE_SIZE", "KafkaHandler", "KafkaSender"]
 
@@ -199,6 +200,8 @@ class KafkaSender:
     ) -> None:
         if not isinstance(topic, str) or not topic.strip():
             raise ValueError("kafka topic must be a non-empty string")
+        # One topic: a TRACELINK_LOG_TOPIC list is the shipper's (producers take its first).
+        check_topic_name(topic)
         if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
             raise ValueError(f"queue_size must be a positive integer, got {queue_size!r}")
         if not math.isfinite(flush_timeout) or flush_timeout < 0:

@@ -8,6 +8,11 @@ Every document carries ``tracelink.digest``, a digest of the Kafka message value
 one a conflict, indexed again under the record's derived ID and flagged
 ``event_id_conflict``. A stored document without a digest (indexed before digests existed)
 cannot be told apart and counts as a replay, as it always did.
+
+Records of OTLP payloads get the same check: their ``event.id`` is the producer's
+``log.record.uid`` (reusable like any producer-made ID) or is derived from the record's
+position (``topic-partition-offset-index``), which a different record takes when the topic
+is re-created. Their digest covers the record (its JSON), not the whole payload.
 """
 
 from __future__ import annotations
@@ -31,9 +36,20 @@ def _digest_of(action: IndexAction) -> int | None:
 
 
 def candidates(actions: Sequence[IndexAction]) -> list[IndexAction]:
-    """The 409'd actions worth checking: those whose ``_id`` came from the producer (a
-    derived ID covers the record's bytes already, so its 409 is always a replay)."""
-    return [a for a in actions if a.doc_id != fallback_id(a.message) and _digest_of(a)]
+    """The 409'd actions worth checking: those whose ``_id`` does not cover the record's
+    bytes (a producer's ``event.id``, an OTLP record's position); the message's derived ID
+    does, so its 409 is always a replay."""
+    # The records of one payload share their message: its ID is computed once.
+    derived: dict[int, str] = {}
+    out = []
+    for action in actions:
+        message = action.message
+        own = derived.get(id(message))
+        if own is None:
+            own = derived[id(message)] = fallback_id(message)
+        if action.doc_id != own and _digest_of(action):
+            out.append(action)
+    return out
 
 
 def reused_ids(

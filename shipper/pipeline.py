@@ -36,7 +36,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from shipper.bulk import Rejection, create_item
 from shipper.conflicts import candidates, reused_ids
 from shipper.formats import ECS
-from shipper.formats.dispatch import Processed, RecordRef, refused
+from shipper.formats.dispatch import Processed, RecordRef, derived_id, refused
 from shipper.metrics import ShipperMetrics
 from shipper.offsets import BatchToken, OffsetTracker
 from shipper.sink import SinkResult
@@ -353,45 +353,69 @@ class Pipeline:
         self._commit_wanted.set()
 
     async def _resolve_duplicates(
-        self, messages: list[Any], ingested: str, letters: list[DeadLetter]
+        self, refs: list[Any], ingested: str, letters: list[DeadLetter]
     ) -> None:
         """409s: replays are counted; a different record reusing an ``event.id`` is indexed
-        under its derived ID, flagged ``event_id_conflict`` (see :mod:`shipper.conflicts`)."""
+        under its derived ID, flagged ``event_id_conflict`` (see :mod:`shipper.conflicts`).
+
+        Every record gets this check, an ECS message as a record of an OTLP payload: a
+        ``log.record.uid`` is made by the producer and may be reused like any ``event.id``,
+        and an ID derived from the record's position is taken by another record when the
+        topic was re-created (its offsets start again)."""
         assert self._sink is not None
-        # A record of a multi-record payload has a replay-stable event.id (its
-        # log.record.uid or its position in the payload): its 409 is counted as a replay.
-        replays = [ref for ref in messages if isinstance(ref, RecordRef)]
-        self.metrics.duplicates.inc(len(replays))
-        messages = [ref for ref in messages if not isinstance(ref, RecordRef)]
-        # The transform is pure: the same message and ingest time give the same action.
-        actions = []
-        for message in messages:
-            again = self._transform(message, ingested)
-            if type(again) is IndexAction:
-                actions.append(again)
-            elif isinstance(again, Processed):  # one record of another spelling
-                actions.extend(again.actions)
+        actions, action_refs = self._actions_again(refs, ingested)
         checked = candidates(actions)
         stored = await self._digests(checked)
         reused = {id(a) for a, r in zip(checked, reused_ids(checked, stored), strict=True) if r}
         count = self.metrics.event_id_409
         conflicts = []
-        for action in actions:
+        conflict_refs = []
+        derived: dict[int, str] = {}
+        for action, ref in zip(actions, action_refs, strict=True):
             outcome = "conflict" if id(action) in reused else "replay"
             count.labels(self.metrics.service_label(_service_of(action)), outcome).inc()
             if outcome == "conflict":
-                conflicts.append(conflict_action(action))
-        self.metrics.duplicates.inc(len(messages) - len(conflicts))
+                conflicts.append(conflict_action(action, derived_id(ref, derived)))
+                conflict_refs.append(ref)
+        self.metrics.duplicates.inc(len(refs) - len(conflicts))
         if not conflicts:
             return
         self.metrics.flagged.labels(FLAG_EVENT_ID_CONFLICT).inc(len(conflicts))
         result = await self._sink.write(
             [create_item(a.index, a.doc_id, a.source) for a in conflicts]
         )
-        conflict_messages = [a.message for a in conflicts]
-        letters.extend(_refused(rejection, conflict_messages) for rejection in result.rejected)
+        letters.extend(_refused(rejection, conflict_refs) for rejection in result.rejected)
         # A 409 here is a replay of an earlier conflict: its derived ID covers its bytes.
         self.metrics.duplicates.inc(result.duplicates)
+
+    def _actions_again(self, refs: list[Any], ingested: str) -> tuple[list[IndexAction], list[Any]]:
+        """The actions of the 409'd ``refs`` again, each with its ref. The transform is pure:
+        the same message and ingest time give the same actions (kept no longer than their
+        bulk request, they are made again for the few that meet a 409). A payload with
+        several 409'd records is decoded once."""
+        actions: list[IndexAction] = []
+        action_refs: list[Any] = []
+        wanted: dict[int, tuple[Message, set[int]]] = {}
+        for ref in refs:
+            if isinstance(ref, RecordRef):
+                wanted.setdefault(id(ref.message), (ref.message, set()))[1].add(ref.index)
+                continue
+            again = self._transform(ref, ingested)
+            if type(again) is IndexAction:
+                actions.append(again)
+                action_refs.append(ref)
+            elif isinstance(again, Processed):  # one record of another spelling
+                actions.extend(again.actions)
+                action_refs.extend(again.refs)
+        for message, indices in wanted.values():
+            again = self._transform(message, ingested)
+            if not isinstance(again, Processed):
+                continue
+            for action, ref in zip(again.actions, again.refs, strict=True):
+                if isinstance(ref, RecordRef) and ref.index in indices:
+                    actions.append(action)
+                    action_refs.append(ref)
+        return actions, action_refs
 
     def _delivered(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)

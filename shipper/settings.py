@@ -8,8 +8,7 @@ away.
 
 from __future__ import annotations
 
-import re
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -24,8 +23,6 @@ from tracelink.settings import (
 __all__ = ["ShipperSettings"]
 
 _MIB = 1024 * 1024
-# Kafka's legal topic names: up to 249 of [a-zA-Z0-9._-].
-_TOPIC: Final = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
 
 class ShipperSettings(KafkaSettings, ElasticsearchSettings, RetentionSettings):
@@ -150,12 +147,6 @@ class ShipperSettings(KafkaSettings, ElasticsearchSettings, RetentionSettings):
     )
 
     @property
-    def log_topics(self) -> list[str]:
-        """The topics shipped: ``TRACELINK_LOG_TOPIC`` is one name or several, comma-separated
-        (a Collector's topic and the services' topic in one consumer group)."""
-        return [topic.strip() for topic in self.log_topic.split(",") if topic.strip()]
-
-    @property
     def heartbeat_interval_ms(self) -> int:
         """The heartbeat interval in force (configured, or a tenth of the session timeout)."""
         if self.kafka_heartbeat_interval_ms is not None:
@@ -164,16 +155,8 @@ class ShipperSettings(KafkaSettings, ElasticsearchSettings, RetentionSettings):
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
-        topics = self.log_topics
-        bad = [topic for topic in topics if not _TOPIC.fullmatch(topic)]
-        if not topics or bad:
-            raise ConfigError(
-                env_name("log_topic"),
-                f"not a Kafka topic name: {bad[0]!r}" if bad else "names no topic",
-            )
-        if len(set(topics)) != len(topics):
-            raise ConfigError(env_name("log_topic"), "names a topic twice")
-        if self.dlq_topic in topics:
+        # The topic names are checked by KafkaSettings (tracelink.topics' rule).
+        if self.dlq_topic in self.log_topics:
             # Dead letters read back as input would go round for ever.
             raise ConfigError(
                 env_name("log_topic"), f"includes the dead-letter topic {self.dlq_topic!r}"

@@ -800,13 +800,15 @@ def _identity(
     return derived
 
 
-def conflict_action(action: IndexAction) -> IndexAction:
-    """``action`` again under its :func:`fallback_id`, flagged ``event_id_conflict``: its
-    ``event.id`` belongs to a different record already indexed (the producer reused it).
-    The original ``event.id`` stays in ``tracelink.event_id_original``."""
+def conflict_action(action: IndexAction, derived: str | None = None) -> IndexAction:
+    """``action`` again under ``derived`` (default: its :func:`fallback_id`), flagged
+    ``event_id_conflict``: its ``event.id`` belongs to a different record already indexed
+    (the producer reused it). The original ``event.id`` stays in
+    ``tracelink.event_id_original``."""
     message = action.message
     doc = action.source
-    derived = fallback_id(message)
+    if derived is None:
+        derived = fallback_id(message)
     event = doc.get("event")
     meta = doc.get("tracelink")
     if type(event) is dict:

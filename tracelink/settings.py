@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tracelink.errors import ConfigError
 from tracelink.kafka_security import KafkaSecurity
+from tracelink.topics import log_topics, produce_topic
 
 __all__ = [
     "ENV_PREFIX",
@@ -84,7 +85,12 @@ class KafkaSettings(TracelinkSettings):
         default=["127.0.0.1:9092"],
         description="Kafka bootstrap servers, comma-separated host:port",
     )
-    log_topic: str = Field(default="logs", min_length=1, description="topic the logs travel on")
+    log_topic: str = Field(
+        default="logs",
+        min_length=1,
+        description="topic the logs travel on; several, comma-separated, for the shipper "
+        "(producers write to the first)",
+    )
     dlq_topic: str = Field(default="logs.dlq", min_length=1, description="dead-letter topic")
     consumer_group: str = Field(
         default="tracelink-shipper", min_length=1, description="shipper consumer group"
@@ -133,7 +139,18 @@ class KafkaSettings(TracelinkSettings):
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
+        log_topics(self.log_topic)  # ConfigError naming the variable when it is wrong
         self._kafka_security = KafkaSecurity.from_env(self._kafka_security_variables())
+
+    @property
+    def log_topics(self) -> list[str]:
+        """Every topic of ``TRACELINK_LOG_TOPIC`` (what the shipper consumes)."""
+        return log_topics(self.log_topic)
+
+    @property
+    def produce_topic(self) -> str:
+        """The topic producers write to: the first of ``TRACELINK_LOG_TOPIC``."""
+        return produce_topic(self.log_topic)
 
     def _kafka_security_variables(self) -> dict[str, str]:
         values: dict[str, object] = {

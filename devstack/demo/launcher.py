@@ -26,6 +26,7 @@ from typing import Self
 from devstack.demo.settings import SERVICES, ServiceName
 from devstack.processes import ChildProcess, ProcessError, ProcessGroup, ServerProcess, http_ready
 from devstack.standins import StandinError
+from tracelink.topics import produce_topic
 
 __all__ = ["DemoServiceError", "DemoServices"]
 
@@ -157,7 +158,8 @@ class DemoServices:
     the timeout. Both are idempotent; the object is a context manager. The ports are
     reserved (bound) from construction on; ``stop()`` releases them even if never started.
     With ``otlp_url`` (an OTLP/HTTP receiver) the gateway is the Node.js service in
-    ``gateway-node/``; without, the Python one.
+    ``gateway-node/``; without, the Python one. ``log_topic`` is a ``TRACELINK_LOG_TOPIC``
+    value: the services write their logs to its first topic.
     """
 
     def __init__(
@@ -177,6 +179,9 @@ class DemoServices:
         otlp_url: str | None = None,
     ) -> None:
         self.log_dir = log_dir
+        # The services only produce logs: the one topic producers write to (the first of a
+        # TRACELINK_LOG_TOPIC list; ConfigError for a bad one, before any port is taken).
+        log_topic = produce_topic(log_topic)
         processes: dict[ServiceName, _ServiceProcess] = {}
         try:
             for service in SERVICES:
@@ -196,6 +201,7 @@ class DemoServices:
             "TRACELINK_KAFKA_BOOTSTRAP": kafka_bootstrap,
             "TRACELINK_ES_URL": es_url,
             "TRACELINK_JAEGER_INDEX_PREFIX": jaeger_index_prefix,
+            # One topic: the Node.js gateway's kafkajs producer uses it as it is.
             "TRACELINK_LOG_TOPIC": log_topic,
             "TRACELINK_DEMO_HOST": host,
             "TRACELINK_DEMO_ORDER_URL": urls["order"],

@@ -96,7 +96,7 @@ def setup_telemetry(service_name: str, settings: DemoSettings) -> Telemetry:
     logging.getLogger(__name__).info(
         "telemetry ready: spans to %s, logs to stdout and Kafka topic %s",
         destination,
-        settings.log_topic,
+        settings.produce_topic,
         extra={"labels": {"span_destination": destination}},
     )
     return Telemetry(service_name, provider, destination, close_logging)
@@ -108,7 +108,7 @@ def _configure_logging(service_name: str, settings: DemoSettings) -> Callable[[]
     handle = logging_ext.configure_logging(
         service_name,
         kafka_bootstrap=list(settings.kafka_bootstrap),
-        topic=settings.log_topic,
+        topic=settings.produce_topic,
         service_version=SERVICE_VERSION,
         environment=settings.demo_environment,
         # aiokafka's and the HTTP clients' chatter is not what the demo is about.

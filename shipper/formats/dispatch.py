@@ -23,9 +23,16 @@ import orjson
 from shipper.formats import ecs, otel_json, otlp
 from shipper.formats._record import ECS, OTEL_JSON, OTLP_JSON, OTLP_PROTO, Origin, Record, Rejected
 from shipper.formats.detect import AUTO, detect
-from shipper.transform import TOO_LARGE, DeadLetter, IndexAction, Message, Transformer
+from shipper.transform import (
+    TOO_LARGE,
+    DeadLetter,
+    IndexAction,
+    Message,
+    Transformer,
+    fallback_id,
+)
 
-__all__ = ["FormatDispatcher", "Processed", "RecordRef", "refused"]
+__all__ = ["FormatDispatcher", "Processed", "RecordRef", "derived_id", "refused"]
 
 _Decoder = Callable[[bytes, Origin, Any], "list[Record] | Rejected | None"]
 
@@ -210,6 +217,20 @@ class FormatDispatcher:
             processed.refs.append(message)
         else:
             processed.refs.append(RecordRef(message, index, record.alone))
+
+
+def derived_id(ref: Message | RecordRef, memo: dict[int, str] | None = None) -> str:
+    """The ``_id`` a record takes when its own belongs to a different record (a conflict):
+    the message's :func:`~shipper.transform.fallback_id`, which covers its bytes; for one
+    record of a payload, followed by the record's index (``…-<digest>-<index>``). ``memo``
+    keeps each message's ID for the next record of the same payload (a hash of the whole
+    payload once, not once per record)."""
+    message = ref.message if isinstance(ref, RecordRef) else ref
+    memo = {} if memo is None else memo
+    own = memo.get(id(message))
+    if own is None:
+        own = memo[id(message)] = fallback_id(message)
+    return f"{own}-{ref.index}" if isinstance(ref, RecordRef) else own
 
 
 def refused(ref: Message | RecordRef, kind: str, reason: str) -> DeadLetter:

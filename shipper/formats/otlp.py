@@ -82,6 +82,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
 from shipper.formats._record import Origin, Record, Rejected
 from shipper.formats.otel_json import FLAG_MISSING_SERVICE
 from tracelink.levels import severity_number_level
+from tracelink.otlp_json import SPAN_ID_BYTES, TRACE_ID_BYTES, hex_id_size, ids_from_protobuf_json
 from tracelink.times import MAX_EPOCH_US, format_rfc3339_us_fast
 
 __all__ = [
@@ -97,9 +98,6 @@ __all__ = [
 INVALID_OTLP_PROTO: Final = "invalid_otlp_proto"
 INVALID_OTLP_JSON: Final = "invalid_otlp_json"
 NO_RECORDS: Final = "no_records"
-
-_TRACE_BYTES: Final = 16
-_SPAN_BYTES: Final = 8
 
 # Resource attributes with an ECS home (the exporter's resourceAttrsConversionMap, for the
 # fields tracelink's documents and index template know).
@@ -385,14 +383,7 @@ def _proto_alone(resource_logs: Any, scope_logs: Any, record: LogRecord) -> byte
 def request_to_otlp_json(request: ExportLogsServiceRequest) -> bytes:
     """A request in OTLP/JSON: protobuf's JSON mapping (lowerCamelCase keys, 64-bit integers
     as strings, other bytes in base64) but trace and span IDs in hex, as OTLP specifies."""
-    data = json_format.MessageToDict(request)
-    for resource_logs in data.get("resourceLogs", ()):
-        for scope_logs in resource_logs.get("scopeLogs", ()):
-            for record in scope_logs.get("logRecords", ()):
-                for key in ("traceId", "spanId"):
-                    if key in record:
-                        record[key] = base64.b64decode(record[key]).hex()
-    return orjson.dumps(data)
+    return orjson.dumps(ids_from_protobuf_json(json_format.MessageToDict(request)))
 
 
 # --- OTLP/JSON --------------------------------------------------------------------------
@@ -614,18 +605,11 @@ def _json_fields(record: dict[str, Any], where: str) -> _Fields:
         attributes=_json_attributes(record, f"{where}."),
         flags=_int(flags, f"{where}.flags") if flags is not None else 0,
         trace_id=trace_id,
-        trace_bytes=_hex_bytes(trace_id),
+        trace_bytes=hex_id_size(trace_id),
         span_id=span_id,
-        span_bytes=_hex_bytes(span_id),
+        span_bytes=hex_id_size(span_id),
         event_name=_text(_get(record, "eventName", "event_name"), f"{where}.eventName"),
     )
-
-
-def _hex_bytes(text: str) -> int:
-    """How many bytes a hex ID holds; -1 when it is not even-length hex."""
-    if len(text) % 2 or not all(c in "0123456789abcdefABCDEF" for c in text):
-        return -1
-    return len(text) // 2
 
 
 def _kind(value: Any) -> str:
@@ -881,17 +865,17 @@ def _fixed(  # noqa: PLR0917 - one argument per field: no object per record
         doc["event.severity"] = severity_number
     _body(doc, body_kind, body)
     # The usual IDs (right length, not all zero) inline; the others as _id says.
-    if trace_bytes == _TRACE_BYTES and trace_hex.strip("0"):
+    if trace_bytes == TRACE_ID_BYTES and trace_hex.strip("0"):
         trace_id: str | None = trace_hex.lower()
     else:
-        trace_id = _id(trace_hex, trace_bytes, _TRACE_BYTES, "trace", invalid, flags)
+        trace_id = _id(trace_hex, trace_bytes, TRACE_ID_BYTES, "trace", invalid, flags)
     if trace_id is not None:
         doc["trace.id"] = trace_id
         doc["trace.sampled"] = bool(trace_flags & 0x01)
-    if span_bytes == _SPAN_BYTES and span_hex.strip("0"):
+    if span_bytes == SPAN_ID_BYTES and span_hex.strip("0"):
         span_id: str | None = span_hex.lower()
     else:
-        span_id = _id(span_hex, span_bytes, _SPAN_BYTES, "span", invalid, flags)
+        span_id = _id(span_hex, span_bytes, SPAN_ID_BYTES, "span", invalid, flags)
     if span_id is not None:
         doc["span.id"] = span_id
     if scope.name:

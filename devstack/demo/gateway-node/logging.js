@@ -54,6 +54,8 @@ async function createLogger() {
   const kafka = new Kafka({ clientId: 'demo-gateway', brokers, logLevel: logLevel.WARN });
   const producer = kafka.producer({ allowAutoTopicCreation: true });
   await producer.connect();
+  // One topic: the launcher passes the first of a TRACELINK_LOG_TOPIC list
+  // (tracelink.topics.produce_topic), the topic every producer of the stack writes to.
   const stream = new KafkaLines(producer, process.env.TRACELINK_LOG_TOPIC || 'logs');
   const logger = pino({ base: kafkaBase }, stream);
   return {

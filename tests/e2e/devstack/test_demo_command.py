@@ -33,7 +33,9 @@ def demo_env(
         **os.environ,
         "TRACELINK_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "TRACELINK_ES_URL": es_url,
-        "TRACELINK_LOG_TOPIC": make_topic(suffix="logs"),
+        # Two topics, as for a Collector beside the services: the shipper reads both, every
+        # producer of the demo (logging_ext, the gateway's kafkajs, the OTLP receiver) the first.
+        "TRACELINK_LOG_TOPIC": f"{make_topic(suffix='logs')},{make_topic(suffix='otel')}",
         "TRACELINK_DLQ_TOPIC": make_topic(suffix="dlq"),
         "TRACELINK_DEMO_EVENTS_TOPIC": make_topic(suffix="events"),
         "TRACELINK_CONSUMER_GROUP": f"{index_prefix}-group",

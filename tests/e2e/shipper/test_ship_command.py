@@ -17,8 +17,10 @@ import pytest
 
 from devstack.standins import free_port
 from tests.support.cli import tracelink_executable
+from tests.support.es_proxy import ElasticsearchProxy
 from tests.support.shipping import (
     Elasticsearch,
+    committed_offsets,
     encode,
     log_record,
     produce,
@@ -194,3 +196,96 @@ def test_metrics_port_in_use_is_a_configuration_error() -> None:
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("tracelink ship: configuration error: TRACELINK_METRICS_PORT:")
     assert f"127.0.0.1:{port}" in line
+
+
+def test_a_cluster_refusing_the_credentials_holds_everything_until_it_accepts_them(
+    kafka_bootstrap: str,
+    es_url: str,
+    topic: str,
+    index_prefix: str,
+    tmp_path: Path,
+    processes: list[ShipProcess],
+) -> None:
+    """Every bulk request answered 401 (a real proxy in front of the stand-in, which has no
+    security): ``/readyz`` says 503 naming the credentials, the log says it once (not once
+    per retry), nothing is indexed, dead-lettered or committed. Once the cluster accepts the
+    shipper again every record is indexed exactly once and committed, and it is ready."""
+    records = 300
+    run = uuid.uuid4().hex[:8]
+    asyncio.run(
+        produce(kafka_bootstrap, topic, (encode(log_record(i, run)) for i in range(records)))
+    )
+    port = free_port()
+    es = Elasticsearch(es_url)
+    logs = f"{index_prefix}-logs-*"
+    with ElasticsearchProxy(es_url) as proxy:
+        proxy.refuse_bulk()
+        settings = shipper_settings(
+            kafka_bootstrap=kafka_bootstrap,
+            es_url=proxy.url,
+            topic=topic,
+            index_prefix=index_prefix,
+            metrics_port=port,
+            metrics_host="127.0.0.1",
+            batch_max_records=100,
+            retry_initial_backoff_ms=100,
+            retry_max_backoff_ms=500,
+        )
+        process = ShipProcess(shipper_env(settings), tmp_path / "ship.log")
+        processes.append(process)
+
+        def readyz() -> httpx.Response | None:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+            except httpx.HTTPError:
+                return None
+
+        def refused_repeatedly() -> bool:
+            response = readyz()
+            return (
+                proxy.refused_bulks >= 5
+                and response is not None
+                and response.status_code == 503
+                and any("credentials" in r for r in response.json()["reasons"])
+            )
+
+        wait_until(refused_repeatedly, timeout=90, what="/readyz naming the credentials")
+        response = readyz()
+        assert response is not None
+        assert response.status_code == 503, response.text
+        [reason] = [r for r in response.json()["reasons"] if "credentials" in r]
+        assert "401" in reason
+        group = settings.consumer_group
+        committed = asyncio.run(committed_offsets(kafka_bootstrap, group, topic))
+        assert set(committed.values()) == {None}, committed
+        assert es.count(logs, refresh=True) == 0
+        assert es.count(f"{index_prefix}-dlq-*", refresh=True) == 0
+        said = [line for line in process.output().splitlines() if "answers 401" in line]
+        assert len(said) == 1, said
+        assert "TRACELINK_ES_API_KEY" in said[0]
+
+        proxy.pass_all()
+        wait_until(lambda: es.count(logs) >= records, timeout=90, what="every record once accepted")
+        wait_until(
+            lambda: (r := readyz()) is not None and r.status_code == 200,
+            timeout=30,
+            what="/readyz 200 again",
+        )
+
+        def all_committed() -> bool:
+            offsets = asyncio.run(committed_offsets(kafka_bootstrap, group, topic))
+            return sum(offset or 0 for offset in offsets.values()) == records
+
+        wait_until(all_committed, timeout=30, what="every offset committed")
+        assert process.terminate(timeout=60) == 0, process.output()[-3000:]
+    try:
+        output = process.output()
+        assert len([line for line in output.splitlines() if "answers 401" in line]) == 1
+        assert "accepts the credentials again" in output
+        # Exactly once: as many documents as records, every event.id among them.
+        assert es.count(logs, refresh=True) == records
+        expected = [f"{run}-{i}" for i in range(records)]
+        assert es.found(f"{index_prefix}-logs-2026-11-22", expected) == records
+        assert es.count(f"{index_prefix}-dlq-*", refresh=True) == 0
+    finally:
+        es.close()

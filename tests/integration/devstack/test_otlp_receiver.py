@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -428,3 +429,72 @@ def test_a_log_request_too_large_for_one_message_is_split_per_resource(
         assert sorted(services) == ["svc-0", "svc-1"]
     finally:
         child.stop(timeout=15)
+
+
+# --- several log topics ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def listed_receiver(
+    tmp_path: Path, kafka_bootstrap: str, es_url: str, make_topic: Any, index_prefix: str
+) -> Iterator[Receiver]:
+    """The receiver as ``tracelink dev`` starts it with ``TRACELINK_LOG_TOPIC=<logs>,<otel>``
+    (its ``topic`` is that list)."""
+    topics = f"{make_topic(suffix='logs')},{make_topic(suffix='otel')}"
+    child = _start(
+        tmp_path, kafka=kafka_bootstrap, es_url=es_url, topic=topics, prefix=index_prefix
+    )
+    try:
+        yield Receiver(child, topics, index_prefix, es_url, kafka_bootstrap)
+    finally:
+        child.stop(timeout=15)
+
+
+async def test_with_several_log_topics_the_receiver_writes_the_first_and_the_shipper_reads_all(
+    listed_receiver: Receiver,
+) -> None:
+    """One ``TRACELINK_LOG_TOPIC`` list for the whole stack: the receiver forwards ``/v1/logs``
+    to the first topic; a shipper with the same setting indexes that and a record another
+    producer wrote to the second."""
+    from shipper.app import Shipper
+    from tests.support.shipping import (
+        Elasticsearch,
+        encode,
+        log_record,
+        produce,
+        shipper_settings,
+        wait_until_async,
+    )
+
+    first, second = listed_receiver.topic.split(",")
+    run = uuid.uuid4().hex[:8]
+    record = {"timeUnixNano": "1795343027123456789", "body": {"stringValue": f"{run} otlp"}}
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "gateway"}}]}
+    body = {"resourceLogs": [{"resource": resource, "scopeLogs": [{"logRecords": [record]}]}]}
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(f"{listed_receiver.url}/v1/logs", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json() == {}
+    await produce(listed_receiver.kafka, second, [encode(log_record(1, run))])
+
+    settings = shipper_settings(
+        kafka_bootstrap=listed_receiver.kafka,
+        es_url=listed_receiver.es_url,
+        topic=listed_receiver.topic,
+        index_prefix=listed_receiver.prefix,
+    )
+    es = Elasticsearch(listed_receiver.es_url)
+    logs = f"{listed_receiver.prefix}-logs-*"
+    try:
+        async with Shipper(settings):
+            await wait_until_async(
+                lambda: es.count(logs) >= 2, timeout=60, what="both topics' records"
+            )
+        origins = {
+            hit["_source"]["message"]: hit["_source"]["tracelink"]["origin"]
+            for hit in es.documents(logs)
+        }
+    finally:
+        es.close()
+    assert origins[f"{run} otlp"].startswith(f"{first}/")
+    assert origins["order 1 accepted"].startswith(f"{second}/")

@@ -53,6 +53,11 @@ def otlp_topic(make_topic: Callable[..., str]) -> str:
     return make_topic(partitions=2, suffix="otlp")
 
 
+@pytest.fixture
+def one_partition_topic(make_topic: Callable[..., str]) -> str:
+    return make_topic(partitions=1)
+
+
 def _otlp_messages(run: str) -> tuple[list[bytes], dict[str, int]]:
     """Good and bad OTLP payloads; returns them and the dead-letter kinds expected."""
     checkout = {"service.name": "checkout"}
@@ -191,5 +196,63 @@ async def test_otlp_and_service_topics_in_one_group(
                 for fmt in ("ecs", "otel_json", "otlp_proto", "otlp_json")
             )
             assert total == 0
+    finally:
+        es.close()
+
+
+async def test_a_reused_log_record_uid_is_a_conflict_and_a_replayed_payload_is_not(
+    kafka_bootstrap: str, es_url: str, one_partition_topic: str, index_prefix: str
+) -> None:
+    """``log.record.uid`` is the producer's ``event.id``: a different record reusing one is
+    indexed under an ID of its own (flagged ``event_id_conflict``), a payload produced twice
+    (an exporter's retry) adds nothing. The stored digests come from the real server."""
+    run = uuid.uuid4().hex[:8]
+    checkout = {"service.name": "checkout"}
+    first = sdk_request(
+        [
+            (
+                checkout,
+                [
+                    LogSpec(f"{run} first", attributes={"log.record.uid": f"{run}-a"}),
+                    LogSpec(f"{run} second", attributes={"log.record.uid": f"{run}-b"}),
+                ],
+            )
+        ]
+    ).SerializeToString()
+    reuse = sdk_request(
+        [(checkout, [LogSpec(f"{run} reuses b", attributes={"log.record.uid": f"{run}-b"})])]
+    ).SerializeToString()
+    # One partition: the three payloads are read in this order.
+    topic = one_partition_topic
+    await produce(kafka_bootstrap, topic, [first, first, reuse])
+    settings = shipper_settings(
+        kafka_bootstrap=kafka_bootstrap, es_url=es_url, topic=topic, index_prefix=index_prefix
+    )
+    es = Elasticsearch(es_url)
+    logs = f"{index_prefix}-logs-*"
+    try:
+        async with Shipper(settings) as shipper:
+            registry = shipper.metrics.registry
+
+            def outcome(name: str) -> float:
+                labels = {"service": "checkout", "outcome": name}
+                value = registry.get_sample_value("tracelink_shipper_event_id_409_total", labels)
+                return value or 0
+
+            await wait_until_async(
+                lambda: es.count(logs) >= 3 and outcome("replay") >= 2,
+                timeout=120,
+                interval=0.5,
+                what="three documents and the replayed payload's two 409s",
+            )
+        documents = {hit["_source"]["message"]: hit for hit in es.documents(logs)}
+        assert sorted(documents) == [f"{run} first", f"{run} reuses b", f"{run} second"]
+        assert documents[f"{run} second"]["_id"] == f"{run}-b"
+        conflict = documents[f"{run} reuses b"]
+        assert conflict["_id"] != f"{run}-b"
+        assert conflict["_source"]["event"]["id"] == conflict["_id"]
+        assert conflict["_source"]["tracelink"]["event_id_original"] == f"{run}-b"
+        assert conflict["_source"]["tracelink"]["flags"] == ["event_id_conflict"]
+        assert (outcome("replay"), outcome("conflict")) == (2, 1)
     finally:
         es.close()

@@ -19,11 +19,13 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaConnectionError
 
+from shipper.formats.dispatch import FormatDispatcher
 from shipper.metrics import ShipperMetrics
 from shipper.pipeline import Limits, Pipeline
 from shipper.sink import SinkResult
-from shipper.transform import DeadLetter, Transformer
+from shipper.transform import DeadLetter, Transformer, fallback_id
 from shipper.transform import Limits as TransformLimits
+from tests.support.otlp import LogSpec, sdk_request
 from tests.support.shipping import KafkaMessage
 
 TP0 = TopicPartition("logs", 0)
@@ -375,6 +377,82 @@ async def test_409s_are_replays_or_reused_ids_by_the_stored_digest() -> None:
         == 1
     )
     assert sample("tracelink_shipper_records_flagged_total", {"flag": "event_id_conflict"}) == 1
+
+
+async def test_409s_of_otlp_records_get_the_same_check_as_ecs_records() -> None:
+    """One OTLP payload whose three records all meet a 409: a replay (its ``log.record.uid``
+    holds the same digest), a reused ``log.record.uid`` (another digest stored), and a record
+    without one whose position-derived ID another record took (the topic was re-created).
+    The last two are written again, alone, under IDs of their own, flagged."""
+    request = sdk_request(
+        [
+            (
+                {"service.name": "checkout"},
+                [
+                    LogSpec("replayed", attributes={"log.record.uid": "uid-1"}),
+                    LogSpec("reuses a uid", attributes={"log.record.uid": "uid-2"}),
+                    LogSpec("no uid"),
+                ],
+            )
+        ]
+    )
+    payload = KafkaMessage(request.SerializeToString(), topic="logs", partition=0, offset=5)
+    transformer = Transformer("tl-logs", TransformLimits(timestamp_max_distance_days=100_000))
+    dispatcher = FormatDispatcher(transformer)
+
+    class Sink(ScriptedSink):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bodies: list[list[dict[str, Any]]] = []
+            self.ids: list[list[str]] = []
+
+        async def write(self, items: Sequence[bytes]) -> SinkResult:
+            lines = [item.split(b"\n") for item in items]
+            self.ids.append([orjson.loads(line[0])["create"]["_id"] for line in lines])
+            self.bodies.append([orjson.loads(line[1]) for line in lines])
+            if len(self.bodies) == 1:  # all three already there: 409
+                return SinkResult(duplicates=3, duplicate_positions=[0, 1, 2])
+            return SinkResult(created=len(items))
+
+    asked: list[str] = []
+
+    async def digests(actions: list[Any]) -> dict[tuple[str, str], int | None]:
+        asked.extend(action.doc_id for action in actions)
+        return {
+            (a.index, a.doc_id): a.source["tracelink"]["digest"] if a.doc_id == "uid-1" else 7
+            for a in actions
+        }
+
+    source = ScriptedSource({TP0: [payload]})
+    sink, letters = Sink(), Letters()
+    p = Pipeline(
+        source,
+        dispatcher.process,
+        ShipperMetrics(),
+        Limits(fetch_wait_ms=5),
+        stop_requested=asyncio.Event(),
+        abort_drain=asyncio.Event(),
+    )
+    p.attach(sink, letters, digests)
+    p.start()
+    await until(lambda: source.committed() == {TP0: 6}, "the commit")
+    await p.shutdown(drain=True)
+    assert sink.ids[0] == ["uid-1", "uid-2", "logs-0-5-2"]
+    assert sorted(asked) == sorted(sink.ids[0])  # one mget for all three
+    rewritten = sink.bodies[1]
+    assert [doc["message"] for doc in rewritten] == ["reuses a uid", "no uid"]
+    whole = fallback_id(payload)
+    assert sink.ids[1] == [f"{whole}-1", f"{whole}-2"]
+    for doc, original in zip(rewritten, ["uid-2", "logs-0-5-2"], strict=True):
+        assert doc["event"]["id"] in sink.ids[1]
+        assert doc["tracelink"]["event_id_original"] == original
+        assert "event_id_conflict" in doc["tracelink"]["flags"]
+    assert not letters.letters
+    sample = p.metrics.registry.get_sample_value
+    assert sample("tracelink_shipper_records_duplicate_total") == 1
+    for outcome, number in (("replay", 1), ("conflict", 2)):
+        labels = {"service": "checkout", "outcome": outcome}
+        assert sample("tracelink_shipper_event_id_409_total", labels) == number
 
 
 def test_service_labels_are_bounded_and_revoked_lag_gauges_removed() -> None:
