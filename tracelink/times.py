@@ -29,6 +29,7 @@ __all__ = [
     "MIN_EPOCH_US",
     "epoch_number_to_us",
     "format_rfc3339_us",
+    "format_rfc3339_us_fast",
     "is_canonical_utc",
     "kafka_millis_to_us",
     "normalize_rfc3339",
@@ -157,6 +158,25 @@ def format_rfc3339_us(epoch_us: int) -> str:
     moment = _EPOCH + timedelta(microseconds=epoch_us)
     # isoformat is several times faster than strftime; the offset of UTC is always +00:00.
     return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+# The second :func:`format_rfc3339_us_fast` formatted last, as (epoch second, its text).
+_last_formatted: list[tuple[int, str]] = [(-1, "")]
+
+
+def format_rfc3339_us_fast(epoch_us: int) -> str:
+    """:func:`format_rfc3339_us`, for a stream of times that mostly share their second.
+
+    The hot path of OTLP payloads (a hundred records logged within the same second): the
+    calendar text of the second is computed once and the microseconds appended, ~4× faster
+    than the plain formatter, which is its test oracle. Same contract, same ``ValueError``.
+    """
+    second, fraction = divmod(epoch_us, 1_000_000)
+    last_second, text = _last_formatted[0]
+    if second != last_second:
+        text = format_rfc3339_us(epoch_us)[:19]  # raises out of range: never cached
+        _last_formatted[0] = (second, text)
+    return f"{text}.{fraction:06d}Z"
 
 
 def epoch_number_to_us(value: int | float) -> int | None:

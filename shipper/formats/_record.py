@@ -34,7 +34,10 @@ class Record:
     the record's position in a multi-record payload (``None`` for one-record formats).
     ``flags`` and ``invalid`` join ``tracelink.flags`` and ``tracelink.invalid`` of the
     document. ``alone`` renders this record by itself (for a dead letter of this record
-    only); ``None`` means the message value is the record.
+    only); ``None`` means the message value is the record. Records of one message with the
+    same ``shape`` object (not ``None``) have the same keys in the same order, flat (no
+    key is a prefix of another), and only scalar values (no object or array): they can
+    share one plan of the transform.
     """
 
     fields: dict[str, Any]
@@ -42,6 +45,7 @@ class Record:
     flags: list[str] = field(default_factory=list)
     invalid: dict[str, str] | None = None
     alone: Callable[[], bytes] | None = None
+    shape: object | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,9 @@ class Processed:
     letters: list[DeadLetter]
 
 
+_UNPLANNED: Final = object()
+
+
 class _RecordMessage:
     """A decoded record dressed as the message it came in, for the transform: its value is
     the record's own JSON (the transform's digest and derived ID cover the record, not the
@@ -131,15 +134,44 @@ class FormatDispatcher:
         # One-record formats keep the message's headers (its traceparent is the record's);
         # a multi-record payload's headers say nothing about any one record.
         headers = message.headers if fmt == OTEL_JSON else None
+        # One dressed message for all the records, its value set per record: the transform
+        # keeps no reference to it (an action gets the original message back, a dead letter
+        # is made anew with it), and a payload has hundreds of records.
+        dressed = _RecordMessage(message, b"", headers)
+        plans: dict[object, object | None] = {}  # per record shape (see Record.shape)
+        origin = f"{message.topic}/{message.partition}/{message.offset}#"
         for record in decoded:
-            self._record(record, message, headers, ingested, processed)
+            self._record(record, message, dressed, plans, origin, ingested, processed)
         return processed
 
-    def _record(
+    def _transform(  # noqa: PLR0917 - a private step of the per-record loop
+        self,
+        record: Record,
+        size: int,
+        dressed: _RecordMessage,
+        plans: dict[object, object | None],
+        ingested: str,
+        origin: str | None,
+    ) -> IndexAction | DeadLetter:
+        """The transform of one record, with its shape's plan when it has one."""
+        shape = record.shape
+        if shape is not None:
+            plan = plans.get(shape, _UNPLANNED)
+            if plan is _UNPLANNED:
+                plan = plans[shape] = self._transformer.plan(record.fields)
+            if plan is not None:
+                return self._transformer.transform_planned(
+                    plan, record.fields, size, dressed, ingested, origin
+                )
+        return self._transform_record(record.fields, size, dressed, ingested)
+
+    def _record(  # noqa: PLR0917 - the per-record step of process, kept flat
         self,
         record: Record,
         message: Message,
-        headers: Any,
+        dressed: _RecordMessage,
+        plans: dict[object, object | None],
+        origin: str,
         ingested: str,
         processed: Processed,
     ) -> None:
@@ -147,14 +179,16 @@ class FormatDispatcher:
         # it is), its bytes are what the transform's digest covers.
         value = orjson.dumps(record.fields)
         size = len(value)
+        index = record.index
+        # The transform's origin, and the record's index in the message.
+        record_origin = None if index is None else f"{origin}{index}"
         if size > self._limit:
             result: IndexAction | DeadLetter = DeadLetter(
                 TOO_LARGE, f"record of {size} bytes as JSON exceeds the message limit", message
             )
         else:
-            dressed = _RecordMessage(message, value, headers)
-            result = self._transform_record(record.fields, size, dressed, ingested)
-        index = record.index
+            dressed.value = value
+            result = self._transform(record, size, dressed, plans, ingested, record_origin)
         if type(result) is not IndexAction:
             assert isinstance(result, DeadLetter)
             if index is None or record.alone is None:
@@ -168,8 +202,8 @@ class FormatDispatcher:
         result.message = message
         meta = result.source.get("tracelink")
         if type(meta) is dict:
-            if index is not None:
-                meta["origin"] = f"{meta.get('origin')}#{index}"
+            if record_origin is not None:
+                meta["origin"] = record_origin
             if record.invalid:
                 invalid = meta.setdefault("invalid", {})
                 if type(invalid) is dict:

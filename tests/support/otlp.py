@@ -139,3 +139,127 @@ def golden_request() -> ExportLogsServiceRequest:
 def to_json(request: ExportLogsServiceRequest) -> bytes:
     """The OTLP/JSON form of ``request`` (what the Collector's ``otlp_json`` encoding writes)."""
     return request_to_otlp_json(request)
+
+
+# --- random payloads, for the oracle tests of the hot paths --------------------------------
+
+# Keys that meet every rule of the mapping: ECS homes, collisions (``a`` beside ``a.b``),
+# reserved roots, empty segments, too deep, the uid, and plain ones.
+_KEYS = (
+    "order.id",
+    "thread.name",
+    "service.name",
+    "service.version",
+    "deployment.environment",
+    "deployment.environment.name",
+    "service.instance.id",
+    "host.name",
+    "host",
+    "log",
+    "log.level",
+    "trace.id",
+    "span",
+    "event",
+    "event.ingested",
+    "event.foo",
+    "exception.type",
+    "exception.message",
+    "exception.stacktrace",
+    "event.name",
+    "log.record.uid",
+    "tracelink",
+    "tracelink.origin",
+    "@timestamp",
+    "labels",
+    "labels.order_id",
+    "message",
+    "a..b",
+    ".x",
+    "",
+    "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r",
+    "http.request.method",
+    "http.request",
+    "body",
+)
+
+
+def _random_any(rng: Any, value: Any, depth: int = 0) -> None:
+    """Fill the ``AnyValue`` ``value`` with a random member (or leave it empty)."""
+    kind = rng.choice(
+        ["string"] * 6 + ["int", "bool", "double", "nan", "bytes", "empty", "kvlist", "array"]
+    )
+    if kind == "string":
+        value.string_value = rng.choice(["x", "", "ünï", "v" * rng.choice([10, 5000, 40000])])
+    elif kind == "int":
+        value.int_value = rng.randint(-(2**63), 2**63 - 1)
+    elif kind == "bool":
+        value.bool_value = rng.random() < 0.5
+    elif kind == "double":
+        value.double_value = rng.uniform(-1e6, 1e6)
+    elif kind == "nan":
+        value.double_value = rng.choice([float("nan"), float("inf")])
+    elif kind == "bytes":
+        value.bytes_value = rng.randbytes(rng.randint(0, 8))
+    elif kind == "kvlist" and depth < 20:
+        for _ in range(rng.randint(0, 3)):
+            kv = value.kvlist_value.values.add()
+            kv.key = rng.choice(_KEYS)
+            _random_any(rng, kv.value, depth + rng.choice([1, 1, 5]))
+    elif kind == "array" and depth < 20:
+        for _ in range(rng.randint(0, 3)):
+            _random_any(rng, value.array_value.values.add(), depth + 1)
+
+
+def _random_attributes(rng: Any, attributes: Any, most: int) -> None:
+    for _ in range(rng.choice([0, 1, 2, 3, most])):
+        kv = attributes.add()
+        kv.key = rng.choice(_KEYS)
+        if kv.key == "log.record.uid" and rng.random() < 0.6:
+            kv.value.string_value = rng.choice(["uid-1", "", "u" * 600])
+        elif rng.random() < 0.8:
+            kv.value.string_value = f"v{rng.randint(0, 3)}"
+        else:
+            _random_any(rng, kv.value)
+
+
+def random_request(rng: Any, now_ns: int = GOLDEN_NS) -> ExportLogsServiceRequest:
+    """A random ``ExportLogsServiceRequest`` that meets every branch of the mapping; records
+    repeat their shapes (the hot paths cache per shape). ``rng``: a ``random.Random``."""
+    request = ExportLogsServiceRequest()
+    for _ in range(rng.randint(1, 3)):
+        resource_logs = request.resource_logs.add()
+        _random_attributes(rng, resource_logs.resource.attributes, 8)
+        for _ in range(rng.randint(1, 2)):
+            scope_logs = resource_logs.scope_logs.add()
+            scope_logs.scope.name = rng.choice(["", "shop.orders", "log"])
+            scope_logs.scope.version = rng.choice(["", "2.1.0"])
+            _random_attributes(rng, scope_logs.scope.attributes, 4)
+            template = _random_record(rng, now_ns)
+            for _ in range(rng.randint(1, 6)):
+                record = scope_logs.log_records.add()
+                record.CopyFrom(template if rng.random() < 0.6 else _random_record(rng, now_ns))
+                if 0 < record.time_unix_nano < 2**63 and rng.random() < 0.5:
+                    record.time_unix_nano += rng.randint(0, 3_000_000_000)
+    return request
+
+
+def _random_record(rng: Any, now_ns: int) -> Any:
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+    record = LogRecord()
+    record.time_unix_nano = rng.choice(
+        [now_ns, now_ns, now_ns, 0, now_ns - 30 * 86_400 * 10**9, 2**64 - 1, 999]
+    )
+    record.observed_time_unix_nano = rng.choice([0, now_ns])
+    record.severity_number = rng.choice([0, 9, 17, 30])
+    record.severity_text = rng.choice(["", "INFO", " Warn ", "x"])
+    if rng.random() < 0.9:
+        _random_any(rng, record.body)
+    record.trace_id = rng.choice(
+        [b"", bytes(16), rng.randbytes(16), rng.randbytes(16), b"\x01" * 8]
+    )
+    record.span_id = rng.choice([b"", bytes(8), rng.randbytes(8), rng.randbytes(8), b"\x02" * 4])
+    record.flags = rng.choice([0, 1, 257])
+    record.event_name = rng.choice(["", "", "order.placed"])
+    _random_attributes(rng, record.attributes, 70)
+    return record

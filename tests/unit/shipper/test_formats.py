@@ -476,15 +476,6 @@ def test_colliding_attributes_go_under_labels() -> None:
     assert fields["host.name"] == "h"
 
 
-def test_the_timestamp_fast_path_formats_as_the_shared_formatter() -> None:
-    from shipper.formats.otlp import _rfc3339
-    from tracelink.times import format_rfc3339_us
-
-    for micros in (0, 999_999, 1_000_000, 1_795_343_027_123_456, 1_795_343_027_999_999):
-        assert _rfc3339(micros) == format_rfc3339_us(micros)
-        assert _rfc3339(micros + 1) == format_rfc3339_us(micros + 1)
-
-
 def test_a_record_with_fields_of_a_newer_otlp_version_is_accepted() -> None:
     request = sdk_request([({"service.name": "x"}, [LogSpec("from the future")])])
     value = request.SerializeToString()

@@ -13,6 +13,7 @@ from tracelink.times import (
     MIN_EPOCH_US,
     epoch_number_to_us,
     format_rfc3339_us,
+    format_rfc3339_us_fast,
     is_canonical_utc,
     kafka_millis_to_us,
     normalize_rfc3339,
@@ -108,6 +109,32 @@ def test_fast_path_never_accepts_what_the_plain_parser_refuses(text: str) -> Non
 @given(st.integers(MIN_EPOCH_US, MAX_EPOCH_US))
 def test_format_parse_round_trip(micros: int) -> None:
     assert parse_rfc3339_us(format_rfc3339_us(micros)) == micros
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(MIN_EPOCH_US, MAX_EPOCH_US),
+            # Runs within one second and across its edges: the cache's own cases.
+            st.integers(0, 2_999_999).map(lambda us: 1_795_343_026_000_000 + us),
+            st.sampled_from([MIN_EPOCH_US, MAX_EPOCH_US, MAX_EPOCH_US - 999_999]),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_fast_formatter_agrees_with_the_plain_one(stream: list[int]) -> None:
+    # The plain formatter is the oracle of the per-second cache, whatever the order.
+    assert [format_rfc3339_us_fast(us) for us in stream] == list(map(format_rfc3339_us, stream))
+
+
+@pytest.mark.parametrize("micros", [MIN_EPOCH_US - 1, MAX_EPOCH_US + 1, -1_000_001])
+def test_fast_formatter_refuses_what_the_plain_one_refuses(micros: int) -> None:
+    format_rfc3339_us_fast(1_795_343_027_000_000)
+    with pytest.raises(ValueError, match="outside the supported range"):
+        format_rfc3339_us_fast(micros)
+    assert format_rfc3339_us_fast(micros + 2_000_000 if micros < 0 else micros - 1_000_001)
 
 
 @pytest.mark.parametrize(
