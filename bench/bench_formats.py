@@ -40,8 +40,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_shipper import cpu_seconds, helpers, make_record, rate, rss_mb  # noqa: E402
-from devstack.standins import KafkaStandin, free_port  # noqa: E402
+from bench.bench_shipper import (  # noqa: E402
+    bench_servers,
+    cpu_seconds,
+    helpers,
+    make_record,
+    rate,
+    rss_mb,
+)
 
 PARTITIONS = 4
 PER_PAYLOAD = 100
@@ -200,31 +206,14 @@ def main() -> None:
     payloads = otlp_payloads(count)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        kafka = KafkaStandin(port=None, data_dir=workdir / "kafka").start()
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "bulk_ack_server.py"), str(port)],
-            stdout=subprocess.DEVNULL,
-        )
-        es_url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(100):
-                try:
-                    httpx.get(es_url, timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+        with bench_servers(workdir) as (bootstrap, es_url):
             ecs_topic = f"bench-ecs-{uuid.uuid4().hex[:6]}"
             otlp_topic = f"bench-otlp-{uuid.uuid4().hex[:6]}"
-            asyncio.run(preload(kafka.bootstrap, ecs_topic, [make_record(i) for i in range(count)]))
-            asyncio.run(preload(kafka.bootstrap, otlp_topic, payloads))
-            ecs = ship(kafka.bootstrap, ecs_topic, count, es_url, workdir)
-            _helper, helper_cpu = asyncio.run(helpers(kafka.bootstrap, ecs_topic, count, es_url))
-            otlp = ship(kafka.bootstrap, otlp_topic, count, es_url, workdir)
-        finally:
-            server.terminate()
-            server.wait(10)
-            kafka.stop()
+            asyncio.run(preload(bootstrap, ecs_topic, [make_record(i) for i in range(count)]))
+            asyncio.run(preload(bootstrap, otlp_topic, payloads))
+            ecs = ship(bootstrap, ecs_topic, count, es_url, workdir)
+            _helper, helper_cpu = asyncio.run(helpers(bootstrap, ecs_topic, count, es_url))
+            otlp = ship(bootstrap, otlp_topic, count, es_url, workdir)
     baseline_us = protobuf_baseline(payloads)
     helper_rate = rate(helper_cpu)
     result = {

@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -253,6 +255,31 @@ def rate(cpu_us_per_event: float) -> int:
     return round(1e6 / cpu_us_per_event)
 
 
+@contextmanager
+def bench_servers(workdir: Path) -> Iterator[tuple[str, str]]:
+    """The Kafka stand-in and the instant bulk-ack server, as (bootstrap, ES URL); both
+    stopped on exit. Every shipper benchmark measures against this pair."""
+    kafka = KafkaStandin(port=None, data_dir=workdir / "kafka").start()
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "bulk_ack_server.py"), str(port)],
+        stdout=subprocess.DEVNULL,
+    )
+    es_url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(es_url, timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield kafka.bootstrap, es_url
+    finally:
+        server.terminate()
+        server.wait(10)
+        kafka.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=200_000)
@@ -260,38 +287,19 @@ def main() -> None:
     count = args.records
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        kafka = KafkaStandin(port=None, data_dir=workdir / "kafka").start()
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "bulk_ack_server.py"), str(port)],
-            stdout=subprocess.DEVNULL,
-        )
-        es_url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(100):
-                try:
-                    httpx.get(es_url, timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+        with bench_servers(workdir) as (bootstrap, es_url):
             topic = f"bench-{uuid.uuid4().hex[:6]}"
-            record_bytes = asyncio.run(preload(kafka.bootstrap, topic, count))
+            record_bytes = asyncio.run(preload(bootstrap, topic, count))
             # The shipper goes first: later stages find the broker holding more group state.
-            ship = shipper(kafka.bootstrap, topic, count, es_url, workdir)
-            raw, raw_cpu = asyncio.run(ceiling(kafka.bootstrap, topic, count))
+            ship = shipper(bootstrap, topic, count, es_url, workdir)
+            raw, raw_cpu = asyncio.run(ceiling(bootstrap, topic, count))
             before = httpx.get(f"{es_url}/_stats/acked").json()["acked"]
-            helper, helper_cpu = asyncio.run(helpers(kafka.bootstrap, topic, count, es_url))
+            helper, helper_cpu = asyncio.run(helpers(bootstrap, topic, count, es_url))
             middle = httpx.get(f"{es_url}/_stats/acked").json()["acked"]
             assert middle - before == count, (before, middle)
-            same, same_cpu = asyncio.run(
-                helpers(kafka.bootstrap, topic, count, es_url, transform=True)
-            )
+            same, same_cpu = asyncio.run(helpers(bootstrap, topic, count, es_url, transform=True))
             after = httpx.get(f"{es_url}/_stats/acked").json()["acked"]
             assert after - middle == count, (middle, after)
-        finally:
-            server.terminate()
-            server.wait(10)
-            kafka.stop()
     ship_rate = ship["events_per_s"]
     ship_cpu_rate = rate(ship["cpu_us_per_event"])
     result = {
