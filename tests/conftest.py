@@ -10,6 +10,7 @@ own topic and its own index prefix, so tests never see each other's data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import uuid
@@ -97,48 +98,21 @@ def es_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Elasticsearc
         standin.stop()
 
 
-@pytest.fixture(scope="session")
-def tls_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsKafka]:
-    """A Kafka stand-in reachable only over TLS with a client certificate: stunnel (Debian's
-    stunnel4) in front, the broker advertising stunnel's address so clients stay on TLS."""
+@contextlib.contextmanager
+def _kafka_behind_stunnel(
+    base: Path, *, authentication: bool, require_client_cert: bool
+) -> Iterator[TlsKafka]:
+    """A Kafka stand-in behind stunnel (Debian's stunnel4), the broker advertising stunnel's
+    address so clients stay on TLS after bootstrap; both stopped on exit."""
     if STUNNEL is None:
         pytest.skip(MISSING_STUNNEL)
-    base = tmp_path_factory.mktemp("tls-kafka")
-    certificates = make_certificates(base / "certs")
-    tls_port = free_port()
-    broker = KafkaStandin(
-        port=None, data_dir=base / "kafka", advertised=f"127.0.0.1:{tls_port}"
-    ).start()
-    try:
-        terminator = Stunnel(
-            port=tls_port,
-            data_dir=base / "stunnel",
-            target=broker.bootstrap,
-            certificates=certificates,
-            require_client_cert=True,
-        ).start()
-        try:
-            yield TlsKafka(bootstrap=terminator.address, certificates=certificates)
-        finally:
-            terminator.stop()
-    finally:
-        broker.stop()
-
-
-@pytest.fixture(scope="session")
-def sasl_ssl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsKafka]:
-    """SASL_SSL: stunnel (server certificate only) in front of a stand-in that requires
-    SASL/SCRAM and, having no users, refuses every credential."""
-    if STUNNEL is None:
-        pytest.skip(MISSING_STUNNEL)
-    base = tmp_path_factory.mktemp("sasl-ssl-kafka")
     certificates = make_certificates(base / "certs")
     tls_port = free_port()
     broker = KafkaStandin(
         port=None,
         data_dir=base / "kafka",
         advertised=f"127.0.0.1:{tls_port}",
-        authentication=True,
+        authentication=authentication,
     ).start()
     try:
         terminator = Stunnel(
@@ -146,7 +120,7 @@ def sasl_ssl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsKafk
             data_dir=base / "stunnel",
             target=broker.bootstrap,
             certificates=certificates,
-            require_client_cert=False,
+            require_client_cert=require_client_cert,
         ).start()
         try:
             yield TlsKafka(bootstrap=terminator.address, certificates=certificates)
@@ -154,6 +128,25 @@ def sasl_ssl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsKafk
             terminator.stop()
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsKafka]:
+    """A Kafka stand-in reachable only over TLS with a client certificate."""
+    with _kafka_behind_stunnel(
+        tmp_path_factory.mktemp("tls-kafka"), authentication=False, require_client_cert=True
+    ) as kafka:
+        yield kafka
+
+
+@pytest.fixture(scope="session")
+def sasl_ssl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsKafka]:
+    """SASL_SSL: stunnel (server certificate only) in front of a stand-in that requires
+    SASL/SCRAM and, having no users, refuses every credential."""
+    with _kafka_behind_stunnel(
+        tmp_path_factory.mktemp("sasl-ssl-kafka"), authentication=True, require_client_cert=False
+    ) as kafka:
+        yield kafka
 
 
 @pytest.fixture(scope="session")
