@@ -5,9 +5,6 @@ record's index in its OTLP payload)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +14,7 @@ import orjson
 import pytest
 
 from devstack.standins import free_port
-from tests.support.cli import tracelink_executable
+from tests.support.cli import ShipProcess
 from tests.support.otlp import LogSpec, sdk_request
 from tests.support.otlp import to_json as otlp_json
 from tests.support.shipping import (
@@ -86,29 +83,13 @@ def _consumed(port: int) -> float:
     )
 
 
-class _Ship:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        with log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [tracelink_executable(), "ship"],
-                env={**os.environ, **env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 @pytest.fixture
-def ships() -> Iterator[list[_Ship]]:
-    started: list[_Ship] = []
+def ships() -> Iterator[list[ShipProcess]]:
+    started: list[ShipProcess] = []
     yield started
     for ship in started:
         if ship.proc.poll() is None:
-            ship.proc.kill()
-            ship.proc.wait(10)
+            ship.kill()
 
 
 def test_sigkill_on_a_mixed_topic_leaves_every_record_exactly_once(
@@ -117,7 +98,7 @@ def test_sigkill_on_a_mixed_topic_leaves_every_record_exactly_once(
     topic: str,
     index_prefix: str,
     tmp_path: Path,
-    ships: list[_Ship],
+    ships: list[ShipProcess],
 ) -> None:
     run = uuid.uuid4().hex[:8]
     port = free_port()
@@ -142,7 +123,7 @@ def test_sigkill_on_a_mixed_topic_leaves_every_record_exactly_once(
     at_kill: list[int] = []
     try:
         for threshold in KILL_AT:
-            ship = _Ship(env, log_path)
+            ship = ShipProcess(env, log_path)
             ships.append(ship)
             wait_until(
                 lambda threshold=threshold: _consumed(port) >= threshold,  # type: ignore[misc]
@@ -150,11 +131,10 @@ def test_sigkill_on_a_mixed_topic_leaves_every_record_exactly_once(
                 interval=0.05,
                 what=f"{threshold} records consumed before the kill",
             )
-            ship.proc.kill()  # SIGKILL: no drain, no commit
-            ship.proc.wait(10)
+            ship.kill()  # SIGKILL: no drain, no commit
             at_kill.append(es.count(logs, refresh=True))
         assert at_kill[0] < TOTAL, f"the first kill came after the end of the stream: {at_kill}"
-        ship = _Ship(env, log_path)
+        ship = ShipProcess(env, log_path)
         ships.append(ship)
         wait_until(lambda: es.count(logs) >= TOTAL, timeout=240, interval=1.0, what="every record")
         # SIGTERM once it runs (its signal handlers are installed before it logs this).
@@ -163,8 +143,7 @@ def test_sigkill_on_a_mixed_topic_leaves_every_record_exactly_once(
             timeout=60,
             what="the last shipper to start",
         )
-        ship.proc.send_signal(signal.SIGTERM)
-        assert ship.proc.wait(60) == 0, ship.output()[-3000:]
+        assert ship.terminate(60) == 0, ship.output()[-3000:]
 
         assert es.count(logs, refresh=True) == TOTAL
         documents = [hit["_source"] for hit in es.documents(logs)]

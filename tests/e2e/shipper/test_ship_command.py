@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from devstack.standins import free_port
-from tests.support.cli import tracelink_executable
+from tests.support.cli import ShipProcess, tracelink_executable
 from tests.support.es_proxy import ElasticsearchProxy
 from tests.support.shipping import (
     Elasticsearch,
@@ -31,31 +30,6 @@ from tests.support.shipping import (
 
 RECORDS = 50_000
 KILL_AT = (8_000, 20_000, 35_000)
-
-
-class ShipProcess:
-    """One ``tracelink ship`` child process with its output in a file."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        with log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [tracelink_executable(), "ship"],
-                env={**os.environ, **env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def terminate(self, timeout: float = 60) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
 
 
 @pytest.fixture
