@@ -47,6 +47,7 @@ from bench.bench_shipper import (  # noqa: E402
     make_record,
     rate,
     rss_mb,
+    ship_env,
 )
 
 PARTITIONS = 4
@@ -149,16 +150,7 @@ def ship(bootstrap: str, topic: str, count: int, es_url: str, workdir: Path) -> 
     to the last acknowledgement: a whole fetch of OTLP payloads can be 100,000 records, so
     timing from the first acknowledgement would leave out most of the decoding.
     """
-    env = dict(
-        os.environ,
-        TRACELINK_KAFKA_BOOTSTRAP=bootstrap,
-        TRACELINK_ES_URL=es_url,
-        TRACELINK_LOG_TOPIC=topic,
-        TRACELINK_CONSUMER_GROUP=f"bench-formats-{uuid.uuid4().hex[:6]}",
-        TRACELINK_METRICS_PORT="0",
-        TRACELINK_KAFKA_SESSION_TIMEOUT_MS="10000",
-        TRACELINK_DRAIN_TIMEOUT_S="5",
-    )
+    env = ship_env(bootstrap, es_url, topic, "bench-formats")
     executable = Path(sys.executable).with_name("tracelink")
     log_path = workdir / f"ship-{topic}.log"
     with httpx.Client(base_url=es_url, timeout=5) as http:

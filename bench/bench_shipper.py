@@ -197,17 +197,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def shipper(bootstrap: str, topic: str, count: int, es_url: str, workdir: Path) -> dict[str, Any]:
-    env = dict(
+def ship_env(bootstrap: str, es_url: str, topic: str, group: str) -> dict[str, str]:
+    """The environment of a benchmarked ``tracelink ship``: a fresh consumer group, no
+    metrics port, short session and drain so a run ends promptly."""
+    return dict(
         os.environ,
         TRACELINK_KAFKA_BOOTSTRAP=bootstrap,
         TRACELINK_ES_URL=es_url,
         TRACELINK_LOG_TOPIC=topic,
-        TRACELINK_CONSUMER_GROUP=f"bench-shipper-{uuid.uuid4().hex[:6]}",
+        TRACELINK_CONSUMER_GROUP=f"{group}-{uuid.uuid4().hex[:6]}",
         TRACELINK_METRICS_PORT="0",
         TRACELINK_KAFKA_SESSION_TIMEOUT_MS="10000",
         TRACELINK_DRAIN_TIMEOUT_S="5",
     )
+
+
+def shipper(bootstrap: str, topic: str, count: int, es_url: str, workdir: Path) -> dict[str, Any]:
+    env = ship_env(bootstrap, es_url, topic, "bench-shipper")
     executable = Path(sys.executable).with_name("tracelink")
     log_path = workdir / "shipper.log"
     with log_path.open("wb") as log:
